@@ -1,0 +1,1 @@
+"""clamp_mm.search."""
