@@ -22,7 +22,9 @@ from mmengine.registry import Registry
 MODELS = Registry('model', parent=MMENGINE_MODELS, scope='clamp_mm',
                   locations=['clamp_mm.quant', 'clamp_mm.models'])
 #: Range observers of tensor quantizers (``clamp_mm.MinMaxObserver``, ...).
-OBSERVERS = Registry('observer', parent=MMENGINE_MODELS, scope='clamp_mm',
+#: No parent: mmengine's MODELS already has the clamp_mm child above, and a
+#: parent holds one child per scope.
+OBSERVERS = Registry('observer', scope='clamp_mm',
                      locations=['clamp_mm.quant'])
 #: Model adapters: one per backbone family (timm ViT, mmdet Swin, ...).
 ADAPTERS = Registry('model adapter', scope='clamp_mm',
