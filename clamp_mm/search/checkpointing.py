@@ -1,0 +1,123 @@
+"""Save and restore the search state, so an interrupted search continues.
+
+The state is written after every block visit, atomically (a temporary file
+renamed over the old one), and holds only tensors and plain Python values,
+so it loads with ``torch.load(weights_only=True)``: a state file can never
+run code.
+"""
+import os
+import os.path as osp
+import random
+from typing import Any, Dict, Optional
+
+import numpy as np
+import torch
+
+#: File name of the search state inside the work dir.
+STATE_FILE = 'search_state.pth'
+#: Bumped when the layout of the state changes.
+STATE_VERSION = 1
+
+
+def capture_rng_states(generator: torch.Generator) -> Dict[str, Any]:
+    """The states of every random generator the search may touch.
+
+    Args:
+        generator (torch.Generator): The search's own generator.
+
+    Returns:
+        dict: torch (global CPU, and CUDA when available), numpy, Python
+        ``random`` and the search generator, as tensors and plain values.
+    """
+    numpy_state = np.random.get_state()
+    states = dict(
+        search=generator.get_state(),
+        torch=torch.get_rng_state(),
+        numpy=dict(name=numpy_state[0],
+                   keys=torch.from_numpy(numpy_state[1].astype(np.int64)),
+                   position=int(numpy_state[2]),
+                   has_gauss=int(numpy_state[3]),
+                   cached_gaussian=float(numpy_state[4])),
+        python=_python_state_to_plain(random.getstate()))
+    if torch.cuda.is_available():
+        states['cuda'] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def restore_rng_states(states: Dict[str, Any],
+                       generator: torch.Generator) -> None:
+    """Inverse of :func:`capture_rng_states`."""
+    generator.set_state(states['search'])
+    torch.set_rng_state(states['torch'])
+    numpy_state = states['numpy']
+    np.random.set_state(
+        (numpy_state['name'], numpy_state['keys'].numpy().astype(np.uint32),
+         numpy_state['position'], numpy_state['has_gauss'],
+         numpy_state['cached_gaussian']))
+    version, internal, gauss_next = states['python']
+    random.setstate((version, tuple(internal), gauss_next))
+    if 'cuda' in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states['cuda'])
+
+
+def _python_state_to_plain(state: tuple) -> tuple:
+    version, internal, gauss_next = state
+    return version, list(internal), gauss_next
+
+
+def save_state(work_dir: str, state: Dict[str, Any]) -> str:
+    """Write ``state`` to ``work_dir/search_state.pth`` atomically.
+
+    Args:
+        work_dir (str): Directory (created if missing).
+        state (dict): Tensors and plain Python values.
+
+    Returns:
+        str: The path written.
+    """
+    os.makedirs(work_dir, exist_ok=True)
+    path = osp.join(work_dir, STATE_FILE)
+    temporary = path + '.tmp'
+    torch.save(dict(state, version=STATE_VERSION), temporary)
+    os.replace(temporary, path)
+    return path
+
+
+def load_state(work_dir: Optional[str],
+               fingerprint: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """The saved state in ``work_dir``, or None when there is none.
+
+    Args:
+        work_dir (str, optional): Directory of the state file.
+        fingerprint (dict): What the saved search must have been run with
+            (config and model layout); compared with the saved one.
+
+    Returns:
+        dict | None: The state.
+
+    Raises:
+        ValueError: When the saved state belongs to a different search
+            (other config, other model, other state version); the message
+            names what differs and the file, which is left untouched.
+    """
+    if work_dir is None:
+        return None
+    path = osp.join(work_dir, STATE_FILE)
+    if not osp.isfile(path):
+        return None
+    state = torch.load(path, map_location='cpu', weights_only=True)
+    if state.get('version') != STATE_VERSION:
+        raise ValueError(f'{path} has state version {state.get("version")}, '
+                         f'expected {STATE_VERSION}; move it away to start '
+                         'afresh')
+    saved = state.get('fingerprint', {})
+    differences = sorted(
+        key for key in set(saved) | set(fingerprint)
+        if saved.get(key) != fingerprint.get(key))
+    if differences:
+        details = ', '.join(f'{key}: saved {saved.get(key)!r}, now '
+                            f'{fingerprint.get(key)!r}'
+                            for key in differences[:5])
+        raise ValueError(f'{path} was written by a different search '
+                         f'({details}); use another work_dir or resume=False')
+    return state

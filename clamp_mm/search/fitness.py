@@ -1,0 +1,167 @@
+"""The local contrastive fitness of the evolutionary search.
+
+A candidate's quantization parameters are scored on one block only: the
+block's quantized output tokens are compared with its full-precision (FP)
+output tokens by an InfoNCE whose positive for quantized token ``i`` is FP
+token ``i`` and whose negatives are the FP tokens in the ``k x k`` grid
+neighbourhood of ``i`` (method.md section 3). Lower is better.
+
+The neighbourhood is gathered with ``unfold``, so time and memory grow with
+``k^2 x tokens``, never with ``tokens^2``.
+"""
+from typing import Sequence, Union
+
+import torch
+import torch.nn.functional as F
+
+from .block_cache import run_block
+
+ModelOutput = Union[torch.Tensor, Sequence[torch.Tensor]]
+
+
+def neighbourhood_info_nce(quantized_grid: torch.Tensor,
+                           fp_grid: torch.Tensor,
+                           kernel_size: int = 3,
+                           temperature: float = 0.2) -> torch.Tensor:
+    """InfoNCE of quantized tokens against FP tokens in their neighbourhood.
+
+    For token ``i`` with quantized feature ``q_i`` and FP features ``f_j``
+    (all unit-normalised), with ``N(i)`` the ``k x k`` window around ``i``
+    clipped at the grid border (``i`` itself included)::
+
+        l_i = -log( exp(q_i . f_i / t) / sum_{j in N(i)} exp(q_i . f_j / t) )
+
+    Args:
+        quantized_grid (Tensor): Quantized block output, (B, H, W, D).
+        fp_grid (Tensor): FP block output on the same input, (B, H, W, D).
+        kernel_size (int): Odd side ``k`` of the neighbourhood window.
+            Defaults to 3.
+        temperature (float): Temperature ``t``. Defaults to 0.2.
+
+    Returns:
+        Tensor: Scalar, the mean of ``l_i`` over the batch and tokens.
+    """
+    if quantized_grid.shape != fp_grid.shape or quantized_grid.dim() != 4:
+        raise ValueError('expected two (B, H, W, D) grids of the same shape, '
+                         f'got {tuple(quantized_grid.shape)} and '
+                         f'{tuple(fp_grid.shape)}')
+    if kernel_size < 1 or kernel_size % 2 == 0:
+        raise ValueError(f'kernel_size must be an odd number >= 1, '
+                         f'got {kernel_size}')
+    if temperature <= 0:
+        raise ValueError(f'temperature must be > 0, got {temperature}')
+    batch, height, width, dim = fp_grid.shape
+    padding = kernel_size // 2
+    window = kernel_size * kernel_size
+    quantized = F.normalize(quantized_grid.float(), dim=-1)
+    fp = F.normalize(fp_grid.float(), dim=-1)
+    # (B, D * k^2, H * W): column t holds the k x k FP neighbours of token t.
+    neighbours = F.unfold(fp.permute(0, 3, 1, 2), kernel_size,
+                          padding=padding)
+    neighbours = neighbours.view(batch, dim, window, height * width)
+    quantized = quantized.reshape(batch, height * width, dim)
+    logits = torch.einsum('bdkt,btd->bkt', neighbours, quantized)
+    logits = logits / temperature
+    # Zero padding outside the grid is not a token: mask it out.
+    inside = F.unfold(
+        fp.new_ones(1, 1, height, width), kernel_size,
+        padding=padding).view(1, window, height * width) > 0
+    logits = logits.masked_fill(~inside, float('-inf'))
+    centre = window // 2
+    return -(logits[:, centre] - torch.logsumexp(logits, dim=1)).mean()
+
+
+def output_mae(quantized_output: ModelOutput,
+               fp_output: ModelOutput) -> torch.Tensor:
+    """Mean absolute error between the quantized and FP model outputs.
+
+    Args:
+        quantized_output (Tensor | Sequence[Tensor]): Logits, or the
+            backbone's feature maps for models without a head.
+        fp_output (Tensor | Sequence[Tensor]): The FP model's output, same
+            structure.
+
+    Returns:
+        Tensor: Scalar; for several feature maps the mean of their MAEs.
+    """
+    if isinstance(quantized_output, torch.Tensor):
+        return (quantized_output.float() - fp_output.float()).abs().mean()
+    if len(quantized_output) != len(fp_output):
+        raise ValueError(f'outputs differ in length: '
+                         f'{len(quantized_output)} vs {len(fp_output)}')
+    errors = [output_mae(q, f) for q, f in zip(quantized_output, fp_output)]
+    return torch.stack(errors).mean()
+
+
+def local_fitness(quantized_grid: torch.Tensor,
+                  fp_grid: torch.Tensor,
+                  model_output_mae: float,
+                  kernel_size: int = 3,
+                  temperature: float = 0.2,
+                  output_mae_weight: float = 1.0) -> float:
+    """The fitness of one candidate: InfoNCE + ``lambda`` x model MAE.
+
+    Args:
+        quantized_grid (Tensor): Quantized block output, (B, H, W, D).
+        fp_grid (Tensor): FP block output, (B, H, W, D).
+        model_output_mae (float): MAE of the quantized model's output
+            against the FP output, refreshed once per block visit (not per
+            candidate, so a candidate costs one block).
+        kernel_size (int): Neighbourhood side. Defaults to 3.
+        temperature (float): InfoNCE temperature. Defaults to 0.2.
+        output_mae_weight (float): ``lambda``. Defaults to 1.0.
+
+    Returns:
+        float: The fitness; lower is better.
+    """
+    contrastive = neighbourhood_info_nce(quantized_grid, fp_grid,
+                                         kernel_size, temperature)
+    return float(contrastive) + output_mae_weight * float(model_output_mae)
+
+
+class BlockScorer:
+    """Scores candidates of one block by running that block alone.
+
+    Args:
+        block (nn.Module): The (quantized) block.
+        to_grid (Callable): ``(output, args, kwargs) -> (B, H, W, D)``, the
+            adapter's ``block_output_grid`` for this block.
+        write_genome (Callable): Puts a candidate into the block's
+            quantizers.
+        inputs (BlockIO): What the block is fed (FP or quantized input).
+        fp_grid (Tensor): The FP block's output tokens, (B, H, W, D).
+        model_output_mae (float): The model-output MAE term of this visit.
+        kernel_size (int): Neighbourhood side. Defaults to 3.
+        temperature (float): InfoNCE temperature. Defaults to 0.2.
+        output_mae_weight (float): ``lambda``. Defaults to 1.0.
+    """
+
+    def __init__(self, block, to_grid, write_genome, inputs, fp_grid,
+                 model_output_mae: float, kernel_size: int = 3,
+                 temperature: float = 0.2,
+                 output_mae_weight: float = 1.0) -> None:
+        self.block = block
+        self.to_grid = to_grid
+        self.write_genome = write_genome
+        self.inputs = inputs
+        self.fp_grid = fp_grid
+        self.model_output_mae = float(model_output_mae)
+        self.kernel_size = kernel_size
+        self.temperature = temperature
+        self.output_mae_weight = output_mae_weight
+        #: Candidates scored so far.
+        self.num_scored = 0
+
+    @torch.no_grad()
+    def quantized_grid(self) -> torch.Tensor:
+        """The block's output tokens with its quantizers as they are now."""
+        output = run_block(self.block, self.inputs)
+        return self.to_grid(output, self.inputs.args, self.inputs.kwargs)
+
+    def __call__(self, genome) -> float:
+        """Fitness of ``genome`` (written into the block, left there)."""
+        self.write_genome(genome)
+        self.num_scored += 1
+        return local_fitness(self.quantized_grid(), self.fp_grid,
+                             self.model_output_mae, self.kernel_size,
+                             self.temperature, self.output_mae_weight)
