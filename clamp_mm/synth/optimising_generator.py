@@ -286,8 +286,8 @@ class OptimisingGenerator(BaseGenerator):
                 terms['total_variation'] = (
                     self.tv_weight * total_variation(pixels))
             total = torch.stack(list(terms.values())).sum()
-            values = {name: float(term) for name, term in terms.items()}
-            values['total'] = float(total)
+            values = {name: term.item() for name, term in terms.items()}
+            values['total'] = total.item()
             if not math.isfinite(values['total']):
                 self._stop(batches, batch_index, pixels, step, round_index,
                            values)

@@ -1,0 +1,184 @@
+"""Tests of the generators of clamp_mm.synth."""
+import copy
+
+import pytest
+import torch
+
+from clamp_mm.registry import GENERATORS
+from clamp_mm.synth import (ClampGenerator, NonFiniteLossError,
+                            PSAQv1Generator, PSAQv2Generator,
+                            RealDataGenerator)
+from clamp_mm.synth.base_generator import pixel_range
+
+#: A few steps of every generator, fast enough for a unit test.
+TINY = dict(batch_size=3, iterations=3, progress=False, log_interval=0,
+            warmup_iterations=1)
+TINY_PSAQ = dict(TINY, num_density_points=21, bandwidth=0.1)
+GENERATOR_CONFIGS = [
+    dict(type='clamp_mm.GaussianGenerator'),
+    dict(type='clamp_mm.ClampGenerator', **TINY),
+    dict(type='clamp_mm.PSAQv1Generator', **TINY_PSAQ),
+    dict(type='clamp_mm.PSAQv2Generator', **TINY_PSAQ),
+]
+
+
+@pytest.mark.parametrize('config', GENERATOR_CONFIGS,
+                         ids=[c['type'] for c in GENERATOR_CONFIGS])
+def test_every_generator_runs_on_every_family(config, family_adapter):
+    adapter, resolution = family_adapter
+    generator = GENERATORS.build(config)
+    images = generator.generate(adapter, 5, resolution)
+    height, width = resolution or adapter.input_size
+    assert images.shape == (5, 3, height, width)
+    assert torch.isfinite(images).all() and not images.requires_grad
+    again = GENERATORS.build(config).generate(adapter, 5, resolution)
+    assert torch.equal(images, again), 'same seed must give same images'
+    if hasattr(generator, 'iterations'):
+        low, high = pixel_range(adapter)
+        assert (images >= low - 1e-6).all() and (images <= high + 1e-6).all()
+        rounds = generator.num_rounds
+        # 5 images in batches of 3: two batches per round.
+        assert len(generator.loss_log) == rounds * 2 * 3
+
+
+def test_generation_at_another_resolution(vit_adapter):
+    generator = ClampGenerator(**TINY)
+    images = generator.generate(vit_adapter, 2, (48, 32))
+    assert images.shape == (2, 3, 48, 32)
+
+
+def test_clamp_contrastive_loss_falls_during_generation(vit_adapter):
+    # A freshly initialised ViT attends almost uniformly, so every token of
+    # an MHSA output is nearly the same vector and the loss is flat; sharper
+    # queries and keys give it the token diversity a trained model has.
+    with torch.no_grad():
+        for block in vit_adapter.model.blocks:
+            block.attn.qkv.weight[:2 * 16].mul_(4)
+    generator = ClampGenerator(batch_size=4, iterations=40, progress=False,
+                               log_interval=0, warmup_iterations=5,
+                               output_weight=0.0, tv_weight=0.0, jitter=0,
+                               flip=False)
+    generator.generate(vit_adapter, 4)
+    contrastive = [entry['contrastive'] for entry in generator.loss_log]
+    first, last = sum(contrastive[:5]) / 5, sum(contrastive[-5:]) / 5
+    assert last < 0.5 * first, (first, last)
+
+
+def test_clamp_uses_random_labels_and_adaptive_term(vit_adapter):
+    quantized = copy.deepcopy(vit_adapter)
+    with torch.no_grad():
+        for parameter in quantized.model.parameters():
+            parameter.add_(0.05 * torch.randn_like(parameter))
+    generator = ClampGenerator(**TINY)
+    generator.generate(vit_adapter, 4, quantized_model=quantized)
+    assert generator.targets.shape == (4, )
+    assert {'contrastive', 'output', 'adaptive',
+            'total_variation'} <= set(generator.loss_log[0])
+    assert all(entry['adaptive'] <= 0 for entry in generator.loss_log)
+
+
+def test_refresh_updates_images_and_restores_models(vit_adapter):
+    quantized = copy.deepcopy(vit_adapter)
+    with torch.no_grad():
+        quantized.model.head.weight.mul_(0.5)
+    vit_adapter.model.train()
+    generator = ClampGenerator(**TINY)
+    images = torch.randn(4, 3, 32, 32)
+    refreshed = generator.refresh(images, vit_adapter, quantized, 2)
+    assert refreshed.shape == images.shape
+    assert not torch.equal(refreshed, images)
+    assert len(generator.loss_log) == 2 * 2 and 'adaptive' in \
+        generator.loss_log[0]
+    # frozen() restores mode and requires_grad afterwards.
+    assert vit_adapter.model.training
+    assert all(p.requires_grad for p in vit_adapter.model.parameters())
+
+
+def test_psaq_v1_rounds_change_jitter(vit_adapter):
+    generator = PSAQv1Generator(**TINY_PSAQ)
+    assert generator.num_rounds == 2 and generator.lr_schedule == 'constant'
+    assert [generator.jitter_of_round(r) for r in range(3)] == [15, 30, 30]
+    generator.generate(vit_adapter, 2)
+    assert {'similarity_entropy', 'output'} <= set(generator.loss_log[0])
+
+
+def test_psaq_v2_is_label_free(vit_adapter):
+    generator = PSAQv2Generator(**TINY_PSAQ)
+    generator.generate(vit_adapter, 2, quantized_model=copy.deepcopy(
+        vit_adapter))
+    assert generator.targets is None
+    assert 'output' not in generator.loss_log[0]
+    assert 'adaptive' in generator.loss_log[0]
+
+
+class _NaNAfter:
+    """Forward hook that makes the logits NaN from the n-th call on."""
+
+    def __init__(self, healthy_calls):
+        self.calls, self.healthy_calls = 0, healthy_calls
+
+    def __call__(self, module, args, output):
+        self.calls += 1
+        if self.calls > self.healthy_calls:
+            return output * float('nan')
+        return output
+
+
+def test_nan_loss_stops_with_clear_error_and_keeps_last_good_images(
+        vit_adapter):
+    generator = ClampGenerator(batch_size=2, iterations=6, progress=False,
+                               log_interval=0, warmup_iterations=1)
+    # One probe forward for the label count, then 2 batches x 6 steps: the
+    # NaN hits the 4th step of the second batch.
+    hook = vit_adapter.model.head.register_forward_hook(
+        _NaNAfter(1 + 6 + 3))
+    with pytest.raises(NonFiniteLossError, match='not finite at iteration 3'
+                       ) as caught:
+        generator.generate(vit_adapter, 4)
+    hook.remove()
+    error = caught.value
+    assert error.iteration == 3 and error.terms['total'] != error.terms[
+        'total']
+    assert error.images.shape == (4, 3, 32, 32)
+    assert torch.isfinite(error.images).all()
+    assert error.images is generator.last_good_images
+    # The log ends with the last finite step: the 3rd of the second batch.
+    logged = [(e['batch'], e['iteration']) for e in generator.loss_log]
+    assert logged[-1] == (1, 2)
+    # The finished first batch is kept as a clean run makes it; the second
+    # batch is kept as optimised by its 3 finite steps (not the noise).
+    clean = ClampGenerator(batch_size=2, iterations=6, progress=False,
+                           log_interval=0, warmup_iterations=1)
+    clean_images = clean.generate(vit_adapter, 4)
+    assert torch.equal(error.images[:2], clean_images[:2])
+    random = torch.Generator().manual_seed(0)
+    torch.randn(2, 3, 32, 32, generator=random)
+    second_batch_noise = torch.randn(2, 3, 32, 32, generator=random)
+    assert not torch.equal(error.images[2:], second_batch_noise)
+    assert not torch.equal(error.images[2:], clean_images[2:])
+
+
+def test_real_data_generator_normalises_and_resizes(vit_adapter):
+    raw = torch.randint(0, 256, (10, 1, 16, 16), dtype=torch.uint8)
+    generator = RealDataGenerator(images=raw, seed=1)
+    images = generator.generate(vit_adapter, 4)
+    assert images.shape == (4, 3, 32, 32) and images.dtype == torch.float32
+    low, high = pixel_range(vit_adapter)
+    assert (images >= low - 1e-5).all() and (images <= high + 1e-5).all()
+    assert torch.equal(images, RealDataGenerator(images=raw, seed=1).generate(
+        vit_adapter, 4))
+    samples = [dict(inputs=torch.randn(3, 32, 32)) for _ in range(6)]
+    from_dataset = RealDataGenerator(dataset=samples, shuffle=False).generate(
+        vit_adapter, 3)
+    assert torch.equal(from_dataset[1], samples[1]['inputs'])
+    with pytest.raises(ValueError, match='num_images=20 is out of range'):
+        generator.generate(vit_adapter, 20)
+    with pytest.raises(ValueError, match='exactly one source'):
+        RealDataGenerator()
+
+
+def test_invalid_hyper_parameters_are_named():
+    with pytest.raises(ValueError, match='temperature=0'):
+        ClampGenerator(temperature=0)
+    with pytest.raises(ValueError, match="lr_schedule='linear'"):
+        ClampGenerator(lr_schedule='linear')
