@@ -37,7 +37,9 @@ class ModelAdapter:
     """Base class of the per-family adapters.
 
     Subclasses are registered in ``clamp_mm.registry.ADAPTERS`` and chosen
-    by :func:`clamp_mm.models.get_adapter` through :meth:`matches`.
+    by :func:`find_adapter` through :meth:`matches`. Every name an
+    adapter gives (blocks, taps, heads) is a dotted name inside
+    :attr:`model`.
 
     Args:
         model (nn.Module): The model to adapt: a classifier, or a detector /
@@ -113,13 +115,105 @@ class ModelAdapter:
     def quantize(self, recipe) -> nn.Module:
         """Swap the model's modules for quantized ones, in place.
 
+        The steps, the same for every family: the adapter's attention
+        modules are replaced by quantized ones (:meth:`swap_attention`);
+        every other ``nn.Linear``/``nn.Conv2d`` in the scope (the backbone,
+        or the whole model with ``scope='model'``) is swapped, fc2 layers
+        getting the ``post_gelu`` input point; the head is swapped when
+        ``recipe.quantize_head``; each block gets an ``output_quantizer``
+        (when ``recipe.quantize_block_output``); then the recipe's per-layer
+        overrides are applied. Quantizers start in mode ``'off'``.
+
         Args:
-            recipe (clamp_mm.quant.QuantRecipe): What to quantize and how.
+            recipe (clamp_mm.quant.QuantRecipe | dict): What to quantize and
+                how.
 
         Returns:
             nn.Module: The same model object, now holding quantizers.
         """
+        from clamp_mm.quant import (QuantizerFactory, QuantRecipe,
+                                    apply_overrides, attach_output_quantizer,
+                                    swap_linear_and_conv)
+        from clamp_mm.quant.transform import replace_module
+        recipe = QuantRecipe.from_dict(recipe)
+        factory = QuantizerFactory(recipe)
+        self.swap_attention(factory)
+
+        root_name = '' if recipe.scope == 'model' else self.backbone_name
+        root = self.model.get_submodule(root_name)
+        exclude = []
+        if not recipe.quantize_patch_embed:
+            exclude += self.patch_embed_names()
+        if not recipe.quantize_head:
+            exclude += self.head_names()
+        input_points = {
+            name: 'post_gelu'
+            for name in _relative_names(self.post_gelu_names(), root_name)
+        }
+        swap_linear_and_conv(root, factory,
+                             _relative_names(exclude, root_name),
+                             input_points)
+        if recipe.quantize_head:
+            for name in self.head_names():
+                head = self.model.get_submodule(name)
+                if isinstance(head, nn.Linear):
+                    replace_module(self.model, name, factory.linear(head))
+                else:
+                    swap_linear_and_conv(head, factory)
+        if recipe.quantize_block_output:
+            for _, block in self.blocks():
+                attach_output_quantizer(block, factory('block_output'))
+        apply_overrides(self.model, recipe.overrides)
+        return self.model
+
+    @property
+    def backbone_name(self) -> str:
+        """Dotted name of :meth:`backbone` in the model (``''`` if it is
+        the model itself)."""
+        backbone = self.backbone()
+        for name, module in self.model.named_modules():
+            if module is backbone:
+                return name
+        raise RuntimeError(f'{type(self).__name__}.backbone() is not a '
+                           'module of the model')
+
+    def swap_attention(self, factory) -> List[str]:
+        """Replace every attention module by its quantized version.
+
+        The replacement keeps the original's parameter names and owns the
+        quantizers ``q_quantizer`` .. ``output_quantizer``
+        (:class:`clamp_mm.quant.QuantAttentionMixin`); its projections are
+        quantized linears.
+
+        Args:
+            factory (clamp_mm.quant.QuantizerFactory): Builds quantizers.
+
+        Returns:
+            list[str]: Names of the replaced modules.
+        """
         raise NotImplementedError
+
+    def post_gelu_names(self) -> List[str]:
+        """Names of the MLP output layers (fc2), whose input is the
+        post-GELU quant point."""
+        raise NotImplementedError
+
+    def head_names(self) -> List[str]:
+        """Names of the classification-head modules (empty without a
+        head); they stay float unless ``recipe.quantize_head``."""
+        return []
+
+    def patch_embed_names(self) -> List[str]:
+        """Names of the patch-embedding modules."""
+        raise NotImplementedError
+
+
+def _relative_names(names, root_name: str) -> List[str]:
+    """Names relative to ``root_name``; names outside it are dropped."""
+    if not root_name:
+        return list(names)
+    prefix = root_name + '.'
+    return [name[len(prefix):] for name in names if name.startswith(prefix)]
 
 
 def find_adapter(model: nn.Module,

@@ -1,1 +1,31 @@
-"""clamp_mm.quant."""
+"""clamp_mm.quant: a small eager-mode fake-quantization library.
+
+Pure PyTorch; knows nothing of mmengine runners or of CLAMP. Importing it
+registers the observers in ``clamp_mm.registry.OBSERVERS``.
+"""
+from .api import quantize
+from .attention import ATTENTION_QUANTIZER_NAMES, QuantAttentionMixin
+from .factory import QuantizerFactory
+from .modules import QuantConv2d, QuantLinear
+from .observers import (OBSERVER_NAMES, BaseObserver, MinMaxObserver,
+                        OmseObserver, PercentileObserver, build_observer)
+from .primitives import (MIN_SCALE, calculate_qparams, fake_quantize,
+                         integer_range, log2_fake_quantize, round_ste)
+from .recipe import ATTENTION_POINTS, QUANT_POINTS, QuantRecipe
+from .tensor_quantizer import (QUANT_MODES, QUANTIZER_KINDS, TensorQuantizer,
+                               iter_quantizers, set_quant_mode)
+from .transform import (apply_overrides, attach_output_quantizer, clone_as,
+                        replace_module, swap_linear_and_conv)
+
+__all__ = [
+    'ATTENTION_POINTS', 'ATTENTION_QUANTIZER_NAMES', 'BaseObserver',
+    'MIN_SCALE', 'MinMaxObserver', 'OBSERVER_NAMES', 'OmseObserver',
+    'PercentileObserver', 'QUANTIZER_KINDS', 'QUANT_MODES', 'QUANT_POINTS',
+    'QuantAttentionMixin', 'QuantConv2d', 'QuantLinear', 'QuantRecipe',
+    'QuantizerFactory', 'TensorQuantizer', 'apply_overrides',
+    'attach_output_quantizer', 'build_observer', 'calculate_qparams',
+    'clone_as', 'quantize',
+    'fake_quantize', 'integer_range', 'iter_quantizers',
+    'log2_fake_quantize', 'replace_module', 'round_ste', 'set_quant_mode',
+    'swap_linear_and_conv'
+]

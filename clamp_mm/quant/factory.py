@@ -1,0 +1,79 @@
+"""Builds the quantizer of each quant point from a recipe."""
+from typing import Optional
+
+from torch import nn
+
+from .modules import QuantConv2d, QuantLinear
+from .recipe import QuantRecipe
+from .tensor_quantizer import TensorQuantizer
+
+
+class QuantizerFactory:
+    """Makes quantizers and quantized layers as a recipe says.
+
+    Args:
+        recipe (QuantRecipe): The recipe.
+    """
+
+    def __init__(self, recipe: QuantRecipe) -> None:
+        self.recipe = recipe
+
+    def __call__(self,
+                 point: str,
+                 num_channels: Optional[int] = None,
+                 channel_axis: int = 0) -> nn.Module:
+        """A quantizer for quant point ``point``.
+
+        Args:
+            point (str): One of :data:`clamp_mm.quant.recipe.QUANT_POINTS`.
+            num_channels (int, optional): Output channels, for per-channel
+                weight quantizers. Defaults to None.
+            channel_axis (int): Axis of the weight holding the output
+                channels. Defaults to 0.
+
+        Returns:
+            nn.Module: A :class:`TensorQuantizer`, or ``nn.Identity`` when
+            the recipe switches this point off.
+        """
+        recipe = self.recipe
+        if not recipe.point_enabled(point):
+            return nn.Identity()
+        observer = recipe.observer_cfg(point)
+        if point == 'weight':
+            per_channel = recipe.weight_per_channel and num_channels
+            return TensorQuantizer(
+                bits=recipe.weight_bits,
+                symmetric=recipe.weight_symmetric,
+                channel_axis=channel_axis if per_channel else None,
+                num_channels=num_channels if per_channel else None,
+                observer=observer,
+                point=point)
+        kind = recipe.softmax_quantizer if point == 'softmax' else 'uniform'
+        return TensorQuantizer(
+            bits=recipe.act_bits, kind=kind, observer=observer, point=point)
+
+    def linear(self, linear: nn.Linear,
+               input_point: Optional[str] = 'input') -> QuantLinear:
+        """Quantized copy of ``linear`` sharing its parameters.
+
+        Args:
+            linear (nn.Linear): Float layer.
+            input_point (str, optional): Quant point of its input, or None
+                when the input is quantized upstream. Defaults to
+                ``'input'``.
+        """
+        return QuantLinear.from_float(
+            linear, self('weight', linear.out_features),
+            self(input_point) if input_point else None)
+
+    def conv(self, conv: nn.Conv2d,
+             input_point: Optional[str] = 'input') -> QuantConv2d:
+        """Quantized copy of ``conv`` sharing its parameters.
+
+        Args:
+            conv (nn.Conv2d): Float layer.
+            input_point (str, optional): See :meth:`linear`.
+        """
+        return QuantConv2d.from_float(
+            conv, self('weight', conv.out_channels),
+            self(input_point) if input_point else None)

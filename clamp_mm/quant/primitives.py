@@ -1,0 +1,168 @@
+"""Pure fake-quantization functions: no state, no modules.
+
+Everything here works on float tensors and returns float tensors
+("quantize-dequantize"). Integer codes are never materialised outside these
+functions. Rounding uses the straight-through estimator (STE): the forward
+pass rounds, the backward pass treats rounding as the identity.
+"""
+from typing import Optional, Tuple
+
+import torch
+
+#: Smallest step a quantizer may have: a zero step would divide by zero.
+MIN_SCALE = 1e-8
+
+
+def round_ste(x: torch.Tensor) -> torch.Tensor:
+    """Round to the nearest integer with a straight-through gradient.
+
+    Args:
+        x (Tensor): Input.
+
+    Returns:
+        Tensor: ``round(x)`` in the forward pass; the gradient is passed
+        through unchanged.
+    """
+    return x + (torch.round(x) - x).detach()
+
+
+def integer_range(bits: int, symmetric: bool) -> Tuple[int, int]:
+    """Smallest and largest integer code of a ``bits``-bit quantizer.
+
+    Args:
+        bits (int): Bit-width, at least 2.
+        symmetric (bool): Signed codes centred on zero when True, unsigned
+            codes ``0 .. 2^bits - 1`` otherwise.
+
+    Returns:
+        tuple[int, int]: ``(qmin, qmax)``.
+    """
+    if bits < 2:
+        raise ValueError(f'bits must be >= 2, got {bits}')
+    if symmetric:
+        return -(2**(bits - 1)), 2**(bits - 1) - 1
+    return 0, 2**bits - 1
+
+
+def broadcast_to_axis(values: torch.Tensor, like: torch.Tensor,
+                      channel_axis: Optional[int]) -> torch.Tensor:
+    """Reshape per-channel ``values`` so they broadcast along ``channel_axis``.
+
+    Args:
+        values (Tensor): Scalar (per-tensor) or shape (C,) (per-channel).
+        like (Tensor): The tensor the values will be combined with.
+        channel_axis (int, optional): Axis of ``like`` that holds the C
+            channels; None for per-tensor values.
+
+    Returns:
+        Tensor: ``values`` viewed with shape (1, .., C, .., 1).
+    """
+    if channel_axis is None or values.dim() == 0:
+        return values
+    shape = [1] * like.dim()
+    shape[channel_axis] = -1
+    return values.reshape(shape)
+
+
+def calculate_qparams(min_val: torch.Tensor, max_val: torch.Tensor,
+                      bits: int,
+                      symmetric: bool) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Step (scale) and zero point that cover the range [min_val, max_val].
+
+    The range is first widened to include zero, so zero (padding, ReLU-like
+    outputs, masked attention) is represented exactly. Asymmetric:
+    ``scale = (max - min) / (2^b - 1)``, ``zero_point = round(-min / scale)``.
+    Symmetric: ``scale = max(|min|, |max|) / ((2^b - 1) / 2)``, zero point 0.
+    The scale is clamped to at least :data:`MIN_SCALE`, so a constant or
+    all-zero tensor still gets a valid (never zero) step.
+
+    Args:
+        min_val (Tensor): Lower end of the range, scalar or per channel.
+        max_val (Tensor): Upper end of the range, same shape.
+        bits (int): Bit-width.
+        symmetric (bool): Symmetric (signed) or asymmetric (unsigned) codes.
+
+    Returns:
+        tuple[Tensor, Tensor]: ``(scale, zero_point)``, float tensors of
+        the shape of ``min_val``; the zero point holds integer values.
+    """
+    qmin, qmax = integer_range(bits, symmetric)
+    min_val = torch.clamp(min_val.float(), max=0.0)
+    max_val = torch.clamp(max_val.float(), min=0.0)
+    if symmetric:
+        absolute_max = torch.maximum(-min_val, max_val)
+        scale = absolute_max / ((qmax - qmin) / 2)
+        scale = torch.clamp(scale, min=MIN_SCALE)
+        zero_point = torch.zeros_like(scale)
+    else:
+        scale = (max_val - min_val) / (qmax - qmin)
+        scale = torch.clamp(scale, min=MIN_SCALE)
+        zero_point = torch.clamp(qmin - torch.round(min_val / scale), qmin,
+                                 qmax)
+    return scale, zero_point
+
+
+def fake_quantize(x: torch.Tensor,
+                  scale: torch.Tensor,
+                  zero_point: torch.Tensor,
+                  bits: int,
+                  symmetric: bool,
+                  channel_axis: Optional[int] = None) -> torch.Tensor:
+    """Uniform quantize-dequantize.
+
+    ``q = clamp(round(x / scale) + zero_point, qmin, qmax)``, returns
+    ``(q - zero_point) * scale``. Rounding has a straight-through gradient;
+    values outside ``[qmin, qmax]`` (clipped) get no gradient, the range
+    ends included get it.
+
+    Args:
+        x (Tensor): Input.
+        scale (Tensor): Step, scalar or shape (C,).
+        zero_point (Tensor): Zero point, same shape as ``scale``.
+        bits (int): Bit-width.
+        symmetric (bool): Signed codes when True.
+        channel_axis (int, optional): Axis of ``x`` that per-channel
+            ``scale`` refers to. Defaults to None (per tensor).
+
+    Returns:
+        Tensor: Fake-quantized ``x``, same shape and dtype.
+    """
+    qmin, qmax = integer_range(bits, symmetric)
+    scale = broadcast_to_axis(scale, x, channel_axis).to(x.dtype)
+    zero_point = broadcast_to_axis(zero_point, x, channel_axis).to(x.dtype)
+    codes = round_ste(x / scale) + zero_point
+    # Inclusive range test, as torch.fake_quantize_per_tensor_affine does:
+    # the calibrated extremes themselves keep their gradient.
+    inside = (codes >= qmin) & (codes <= qmax)
+    codes = torch.where(inside, codes, codes.detach().clamp(qmin, qmax))
+    return (codes - zero_point) * scale
+
+
+def log2_fake_quantize(x: torch.Tensor, scale: torch.Tensor,
+                       bits: int) -> torch.Tensor:
+    """Power-of-two quantize-dequantize for non-negative inputs.
+
+    Meant for softmax probabilities: their long tail of small values gets
+    fine steps near zero. Code ``c`` in ``0 .. 2^b - 2`` stands for
+    ``scale * 2^-c``; the last code stands for exactly zero, as do inputs
+    below the smallest level. Negative inputs are treated as zero. The
+    exponent is rounded with a straight-through gradient.
+
+    Args:
+        x (Tensor): Non-negative input (e.g. attention probabilities).
+        scale (Tensor): Largest level (scalar), typically the observed
+            maximum (1 for softmax).
+        bits (int): Bit-width.
+
+    Returns:
+        Tensor: Fake-quantized ``x``.
+    """
+    largest_exponent = 2**bits - 2
+    scale = scale.to(x.dtype)
+    ratio = torch.clamp(x / scale, min=torch.finfo(x.dtype).tiny)
+    exponent = round_ste(-torch.log2(ratio))
+    exponent = torch.clamp(exponent, min=0.0)
+    dequantized = scale * torch.pow(2.0, -exponent)
+    # Below half of the smallest level, the nearest representable value is 0.
+    return torch.where(exponent > largest_exponent,
+                       torch.zeros_like(dequantized), dequantized)

@@ -1,0 +1,211 @@
+"""The quantization recipe: what to quantize, with how many bits, and how.
+
+A recipe is a plain dataclass, validated when it is built, so a bad value
+fails at config load time with a message naming the field. It round-trips
+through a dict (:meth:`QuantRecipe.from_dict` / :meth:`QuantRecipe.to_dict`)
+so it can live in an mmengine config::
+
+    quant_recipe = dict(weight_bits=4, act_bits=8,
+                        overrides={'blocks.0.*': dict(weight_bits=8)})
+"""
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Dict, Mapping
+
+from .observers import OBSERVER_NAMES
+from .tensor_quantizer import QUANTIZER_KINDS
+
+#: Quant points, i.e. the roles a TensorQuantizer can have.
+#: ``weight``: weights of Linear/Conv2d (per output channel).
+#: ``input``: input of a Linear/Conv2d (qkv input after LayerNorm, fc1
+#: input, patch-embedding input, ...).
+#: ``q``, ``k``, ``v``: query (after scaling), key, value.
+#: ``score``: attention scores before softmax.
+#: ``softmax``: attention probabilities after softmax.
+#: ``attn_output``: attn @ v, the input of the output projection.
+#: ``post_gelu``: the MLP hidden activation (fc2 input).
+#: ``block_output``: the output of each transformer block.
+QUANT_POINTS = ('weight', 'input', 'q', 'k', 'v', 'score', 'softmax',
+                'attn_output', 'post_gelu', 'block_output')
+#: Points switched on and off together by ``quantize_attention``.
+ATTENTION_POINTS = ('q', 'k', 'v', 'score', 'softmax', 'attn_output')
+#: Quantization scopes.
+SCOPES = ('backbone', 'model')
+#: Keys allowed in a per-layer override.
+OVERRIDE_KEYS = ('weight_bits', 'act_bits')
+MIN_BITS, MAX_BITS = 2, 8
+
+
+def _check_bits(field_name: str, bits: Any) -> None:
+    if isinstance(bits, bool) or not isinstance(bits, int) or not (
+            MIN_BITS <= bits <= MAX_BITS):
+        raise ValueError(f'{field_name} must be an int in '
+                         f'{MIN_BITS}..{MAX_BITS}, got {bits!r}')
+
+
+def _check_choice(field_name: str, value: Any, allowed) -> None:
+    if value not in allowed:
+        raise ValueError(f'{field_name} must be one of {sorted(allowed)}, '
+                         f'got {value!r}')
+
+
+@dataclass
+class QuantRecipe:
+    """What to quantize and how.
+
+    Args:
+        weight_bits (int): Weight bit-width, 2..8. Defaults to 4.
+        act_bits (int): Activation bit-width, 2..8. Defaults to 8.
+        weight_symmetric (bool): Symmetric (signed, zero point 0) weight
+            codes instead of asymmetric. Defaults to False.
+        weight_per_channel (bool): One weight range per output channel
+            instead of one per tensor. Defaults to True.
+        weight_observer (str): Observer of weights: ``'minmax'``,
+            ``'percentile'`` or ``'omse'``. Defaults to ``'minmax'``.
+        act_observer (str): Observer of activations, same choices.
+            Defaults to ``'minmax'``.
+        point_observers (dict[str, str]): Observer per quant point (a key
+            of :data:`QUANT_POINTS`), overriding the two above, e.g.
+            ``{'softmax': 'percentile'}``. Defaults to ``{}``.
+        observer_kwargs (dict[str, dict]): Extra arguments per observer
+            name, e.g. ``{'percentile': dict(percentile=99.9)}``.
+            Defaults to ``{}``.
+        quantize_attention (bool): Quantize inside attention (q, k, v,
+            scores, softmax, attn @ v). Defaults to True.
+        quantize_post_gelu (bool): Quantize the MLP hidden activation (fc2
+            input). Defaults to True.
+        quantize_block_output (bool): Quantize each block's output.
+            Defaults to True.
+        quantize_patch_embed (bool): Quantize the patch embedding
+            convolution. Defaults to True.
+        quantize_head (bool): Quantize the classification head.
+            Defaults to False (the head stays float).
+        softmax_quantizer (str): ``'uniform'`` or ``'log2'`` (power-of-two
+            levels) for attention probabilities. Defaults to ``'uniform'``.
+        scope (str): ``'backbone'``: only the backbone (plus the head when
+            ``quantize_head``), the protocol for detectors and segmentors;
+            ``'model'``: every Linear/Conv2d in the model (necks, heads).
+            Defaults to ``'backbone'``.
+        overrides (dict[str, dict]): Per-layer bit-widths, by wildcard
+            (fnmatch) pattern on module names, e.g.
+            ``{'blocks.11.mlp.fc2': dict(weight_bits=8, act_bits=8)}``.
+            A pattern is matched against the name of the module that owns a
+            quantizer and against the quantizer's own name; ``weight_bits``
+            applies to weight quantizers, ``act_bits`` to the others. Later
+            patterns win. A pattern that matches nothing is an error when
+            the recipe is applied. Defaults to ``{}``.
+    """
+    weight_bits: int = 4
+    act_bits: int = 8
+    weight_symmetric: bool = False
+    weight_per_channel: bool = True
+    weight_observer: str = 'minmax'
+    act_observer: str = 'minmax'
+    point_observers: Dict[str, str] = field(default_factory=dict)
+    observer_kwargs: Dict[str, dict] = field(default_factory=dict)
+    quantize_attention: bool = True
+    quantize_post_gelu: bool = True
+    quantize_block_output: bool = True
+    quantize_patch_embed: bool = True
+    quantize_head: bool = False
+    softmax_quantizer: str = 'uniform'
+    scope: str = 'backbone'
+    overrides: Dict[str, dict] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_bits('weight_bits', self.weight_bits)
+        _check_bits('act_bits', self.act_bits)
+        _check_choice('weight_observer', self.weight_observer,
+                      OBSERVER_NAMES)
+        _check_choice('act_observer', self.act_observer, OBSERVER_NAMES)
+        self.point_observers = dict(self.point_observers)
+        for point, observer in self.point_observers.items():
+            _check_choice('point_observers key', point, QUANT_POINTS)
+            _check_choice(f'point_observers[{point!r}]', observer,
+                          OBSERVER_NAMES)
+        self.observer_kwargs = {
+            name: dict(kwargs)
+            for name, kwargs in dict(self.observer_kwargs).items()
+        }
+        for name in self.observer_kwargs:
+            _check_choice('observer_kwargs key', name, OBSERVER_NAMES)
+        _check_choice('softmax_quantizer', self.softmax_quantizer,
+                      QUANTIZER_KINDS)
+        _check_choice('scope', self.scope, SCOPES)
+        for flag in ('weight_symmetric', 'weight_per_channel',
+                     'quantize_attention', 'quantize_post_gelu',
+                     'quantize_block_output', 'quantize_patch_embed',
+                     'quantize_head'):
+            if not isinstance(getattr(self, flag), bool):
+                raise ValueError(f'{flag} must be a bool, got '
+                                 f'{getattr(self, flag)!r}')
+        self.overrides = {
+            pattern: dict(settings)
+            for pattern, settings in dict(self.overrides).items()
+        }
+        for pattern, settings in self.overrides.items():
+            if not isinstance(pattern, str) or not pattern:
+                raise ValueError('overrides keys must be non-empty module '
+                                 f'name patterns, got {pattern!r}')
+            if not settings:
+                raise ValueError(f'overrides[{pattern!r}] is empty; expected '
+                                 f'some of {list(OVERRIDE_KEYS)}')
+            for key, bits in settings.items():
+                _check_choice(f'overrides[{pattern!r}] key', key,
+                              OVERRIDE_KEYS)
+                _check_bits(f'overrides[{pattern!r}][{key!r}]', bits)
+
+    # ---- per point ------------------------------------------------------------
+    def point_enabled(self, point: str) -> bool:
+        """Whether quant point ``point`` is on in this recipe."""
+        _check_choice('point', point, QUANT_POINTS)
+        if point in ATTENTION_POINTS:
+            return self.quantize_attention
+        if point == 'post_gelu':
+            return self.quantize_post_gelu
+        if point == 'block_output':
+            return self.quantize_block_output
+        return True
+
+    def observer_cfg(self, point: str) -> dict:
+        """Observer config (``dict(type=..., **kwargs)``) for a quant point."""
+        _check_choice('point', point, QUANT_POINTS)
+        default = self.weight_observer if point == 'weight' else \
+            self.act_observer
+        name = self.point_observers.get(point, default)
+        return dict(type=OBSERVER_NAMES[name],
+                    **self.observer_kwargs.get(name, {}))
+
+    def observer_name(self, point: str) -> str:
+        """Short observer name (``'minmax'`` ...) for a quant point."""
+        default = self.weight_observer if point == 'weight' else \
+            self.act_observer
+        return self.point_observers.get(point, default)
+
+    # ---- dict round trip -----------------------------------------------------
+    @classmethod
+    def from_dict(cls, cfg: Mapping) -> 'QuantRecipe':
+        """Build from a dict or mmengine ConfigDict.
+
+        Raises:
+            ValueError: On unknown keys, naming them and the known fields.
+        """
+        if isinstance(cfg, QuantRecipe):
+            return cfg
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(cfg) - known)
+        if unknown:
+            raise ValueError(f'unknown QuantRecipe field(s) {unknown}; '
+                             f'expected some of {sorted(known)}')
+        return cls(**{key: _plain(value) for key, value in cfg.items()})
+
+    def to_dict(self) -> dict:
+        """Plain-dict form, loadable by :meth:`from_dict`."""
+        return dataclasses.asdict(self)
+
+
+def _plain(value: Any) -> Any:
+    """Turn ConfigDicts (and nested mappings) into plain dicts."""
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    return value

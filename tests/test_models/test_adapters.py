@@ -1,0 +1,170 @@
+"""Every adapter, on a tiny random model of its family."""
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from clamp_mm.models import find_adapter
+from clamp_mm.quant import (ATTENTION_QUANTIZER_NAMES, QuantAttentionMixin,
+                            QuantConv2d, QuantLinear, TensorQuantizer,
+                            iter_quantizers, quantize, set_quant_mode)
+
+
+def first(output):
+    return output[0] if isinstance(output, (tuple, list)) else output
+
+
+def flat(output):
+    if isinstance(output, (tuple, list)):
+        return torch.cat([o.flatten() for o in output])
+    return output.flatten()
+
+
+def cosine(a, b):
+    return F.cosine_similarity(flat(a), flat(b), dim=0).item()
+
+
+def test_adapter_basics(family):
+    model, images, _ = family
+    adapter = find_adapter(model)
+    assert len(adapter.input_size) == 2
+    mean, std = adapter.mean_std
+    assert len(mean) == len(std) == 3 and min(std) > 1  # 0-255 scale
+    with torch.no_grad():
+        output = adapter.forward_images(images)
+    if adapter.has_head:
+        assert output.shape[0] == images.shape[0] and output.dim() == 2
+    assert adapter.backbone() in dict(model.named_modules()).values()
+
+
+def test_token_taps_give_grids(family):
+    model, images, expected = family
+    adapter = find_adapter(model)
+    taps = adapter.token_taps()
+    grids = {}
+
+    def record(tap):
+
+        def hook(module, args, output):
+            grids[tap.name] = tap.to_grid(first(output))
+
+        return hook
+
+    handles = [tap.module.register_forward_hook(record(tap)) for tap in taps]
+    with torch.no_grad():
+        adapter.forward_images(images)
+    for handle in handles:
+        handle.remove()
+    assert [tuple(grids[tap.name].shape) for tap in taps] == [
+        (images.shape[0], ) + shape for shape in expected
+    ]
+
+
+def test_blocks_rerun_from_captured_inputs(family):
+    model, images, expected = family
+    adapter = find_adapter(model)
+    blocks = adapter.blocks()
+    assert len(blocks) == len(expected)
+    calls = {}
+
+    def record(name):
+
+        def hook(module, args, kwargs, output):
+            calls[name] = (args, kwargs, first(output))
+
+        return hook
+
+    handles = [
+        block.register_forward_hook(record(name), with_kwargs=True)
+        for name, block in blocks
+    ]
+    with torch.no_grad():
+        adapter.forward_images(images)
+        for handle in handles:
+            handle.remove()
+        for (name, block), shape in zip(blocks, expected):
+            args, kwargs, output = calls[name]
+            torch.testing.assert_close(first(block(*args, **kwargs)), output)
+            grid = adapter.block_output_grid(name, output, args, kwargs)
+            assert grid.shape[0] == images.shape[0] and grid.dim() == 4
+            assert grid.shape[-1] == shape[-1]
+
+
+def test_everything_swapped_and_attention_points_present(family):
+    model, images, expected = family
+    adapter = find_adapter(model)
+    quantize(model, dict(quantize_head=True))
+    for name, module in adapter.backbone().named_modules():
+        if isinstance(module, (nn.Linear, nn.Conv2d)):
+            assert isinstance(module, (QuantLinear, QuantConv2d)), name
+            assert isinstance(module.weight_quantizer, TensorQuantizer), name
+    attentions = [
+        module for module in model.modules()
+        if isinstance(module, QuantAttentionMixin)
+    ]
+    assert len(attentions) == len(expected)
+    for attention in attentions:
+        for quantizer_name in ATTENTION_QUANTIZER_NAMES:
+            assert isinstance(getattr(attention, quantizer_name),
+                              TensorQuantizer)
+    for _, block in adapter.blocks():
+        assert isinstance(block.output_quantizer, TensorQuantizer)
+    points = {quantizer.point for _, quantizer in iter_quantizers(model)}
+    assert points >= {'weight', 'input', 'q', 'k', 'v', 'score', 'softmax',
+                      'attn_output', 'post_gelu', 'block_output'}
+
+
+def test_quantizers_off_equal_float(family):
+    model, images, _ = family
+    reference = copy.deepcopy(model)
+    quantize(model, dict(quantize_head=True))  # quantizers start 'off'
+    with torch.no_grad():
+        torch.testing.assert_close(
+            flat(find_adapter(model).forward_images(images)),
+            flat(find_adapter(reference).forward_images(images)),
+            rtol=1e-4, atol=1e-5)
+
+
+def test_float_state_dict_loads_after_swap(family):
+    model, images, _ = family
+    float_state = copy.deepcopy(model.state_dict())
+    with torch.no_grad():
+        expected = find_adapter(model).forward_images(images)
+    torch.manual_seed(123)
+    quantize(model, dict())
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.mul_(0.5)
+    model.load_state_dict(float_state, strict=True)
+    with torch.no_grad():
+        torch.testing.assert_close(flat(find_adapter(model).forward_images(
+            images)), flat(expected), rtol=1e-4, atol=1e-5)
+
+
+def test_w8a8_close_and_w2_far(family):
+    model, images, _ = family
+    results = {}
+    for bits in (8, 2):
+        quantized = copy.deepcopy(model)
+        adapter = find_adapter(quantized)
+        quantize(quantized, dict(weight_bits=bits, act_bits=bits),
+                 lambda m: adapter.forward_images(images))
+        with torch.no_grad():
+            results[bits] = cosine(adapter.forward_images(images),
+                                   find_adapter(model).forward_images(images))
+    assert results[8] > 0.99
+    assert results[2] < 0.97
+    assert results[2] < results[8]
+
+
+def test_attention_only_recipe_leaves_linear_inputs(family):
+    model, images, _ = family
+    quantize(model, dict(quantize_attention=False, quantize_post_gelu=False,
+                         quantize_block_output=False))
+    assert not any(isinstance(module, QuantAttentionMixin) and isinstance(
+        module.q_quantizer, TensorQuantizer) for module in model.modules())
+    points = {quantizer.point for _, quantizer in iter_quantizers(model)}
+    assert points == {'weight', 'input'}
+    set_quant_mode(model, 'off')
