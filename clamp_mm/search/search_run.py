@@ -25,7 +25,8 @@ from .checkpointing import (capture_rng_states, load_state,
                             restore_rng_states, save_state)
 from .config import SearchConfig
 from .fitness import BlockScorer, output_mae
-from .genome import Genome, GenomeLayout, GenomeOperators
+from .genome import (Genome, GenomeLayout, GenomeOperators,
+                     is_weight_quantizer)
 from .mixed_precision import BitBudget, fit_to_budget
 from .population import Population
 from .result import SearchResult
@@ -121,7 +122,6 @@ class SearchRun:
         mixed = self.config.mixed_precision
         if mixed is None:
             return ()
-        from .genome import is_weight_quantizer
         return tuple(sorted(mixed.weight_bit_choices if is_weight_quantizer(
             name, quantizer) else mixed.activation_bit_choices))
 
@@ -150,10 +150,11 @@ class SearchRun:
 
     def _fresh_start(self) -> None:
         if self.config.mixed_precision is not None:
+            # Layers outside the blocks (patch embedding, head) are never
+            # searched, but the start may lower them too to meet the budget.
             choices = {
                 name: self._bit_choices(name, q)
-                for block in self._block_quantizers.values()
-                for name, q in block
+                for name, q in self.quantizers.items() if q.is_calibrated
             }
             fit_to_budget(self.budget, self.quantizers, choices)
         self._build_layouts()

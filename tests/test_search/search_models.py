@@ -88,3 +88,85 @@ def build_tiny(family: str, seed: int = 0):
     except TypeError as error:
         pytest.skip(f'{family}: no adapter yet ({error})')
     return model, size
+
+
+def quantized_tiny(family: str, recipe=None, num_images: int = 4,
+                   seed: int = 0):
+    """A tiny model of ``family`` quantized and calibrated on noise.
+
+    Returns:
+        tuple: ``(float_model, quantized_model, images)``; the float model
+        is an untouched copy (for reruns of the same search).
+    """
+    import copy
+
+    from clamp_mm.search import initialise_from_observers
+    model, (height, width) = build_tiny(family, seed)
+    float_model = copy.deepcopy(model)
+    images = torch.randn(num_images, 3, height, width,
+                         generator=torch.Generator().manual_seed(seed))
+    recipe = dict(weight_bits=4, act_bits=8) if recipe is None else recipe
+    quantized = initialise_from_observers(model, images, recipe)
+    return float_model, quantized, images
+
+
+def quantizer_state(model):
+    """``{name: (bits, scale, zero_point)}`` of every quantizer."""
+    from clamp_mm.quant import iter_quantizers
+    return {
+        name: (q.bits, q.scale.clone(), q.zero_point.clone())
+        for name, q in iter_quantizers(model)
+    }
+
+
+def fitness_through_model(model, images, block_name, block_input='fp',
+                          kernel_size=3, temperature=0.2,
+                          output_mae_weight=1.0):
+    """The search's fitness of ``block_name``, computed with whole-model runs.
+
+    The reference for the local (one-block) computation: the FP model runs
+    whole for the FP tokens and output; the quantized model runs whole with
+    only that block quantized (``block_input='fp'``: the block then sees
+    the FP input) or fully quantized (``'quantized'``), and the block's
+    output is read by a hook.
+    """
+    import copy
+
+    from clamp_mm.models import find_adapter
+    from clamp_mm.quant import set_quant_mode
+    from clamp_mm.search.fitness import neighbourhood_info_nce, output_mae
+    adapter = find_adapter(model)
+    fp_model = set_quant_mode(copy.deepcopy(model), 'off')
+    fp_adapter = find_adapter(fp_model)
+    block = dict(adapter.blocks())[block_name]
+    fp_block = dict(fp_adapter.blocks())[block_name]
+    captured = {}
+
+    def capture(key):
+
+        def hook(module, args, kwargs, output):
+            output = output[0] if isinstance(output, tuple) else output
+            captured[key] = adapter.block_output_grid(block_name, output,
+                                                      args, kwargs)
+
+        return hook
+
+    with torch.no_grad():
+        handle = fp_block.register_forward_hook(capture('fp'),
+                                                with_kwargs=True)
+        fp_output = fp_adapter.forward_images(images)
+        handle.remove()
+        quantized_output = adapter.forward_images(images)
+        if block_input == 'fp':
+            set_quant_mode(model, 'off')
+            set_quant_mode(block, 'quantize')
+        handle = block.register_forward_hook(capture('quantized'),
+                                             with_kwargs=True)
+        adapter.forward_images(images)
+        handle.remove()
+        set_quant_mode(model, 'quantize')
+    contrastive = neighbourhood_info_nce(captured['quantized'],
+                                         captured['fp'], kernel_size,
+                                         temperature)
+    return float(contrastive) + output_mae_weight * float(
+        output_mae(quantized_output, fp_output))
