@@ -51,9 +51,11 @@ def sequence_to_grid(tokens: torch.Tensor, num_prefix_tokens: int,
                            patches.shape[-1])
 
 
-def windows_to_grid(windows: torch.Tensor, window_size: Tuple[int, int],
+def windows_to_grid(windows: torch.Tensor,
+                    window_size: Tuple[int, int],
                     grid_size: Tuple[int, int],
-                    shift_size: Tuple[int, int]) -> torch.Tensor:
+                    shift_size: Tuple[int, int],
+                    shift_before_pad: bool = False) -> torch.Tensor:
     """Swin window tokens to the un-shifted (B, H, W, D) feature grid.
 
     Args:
@@ -63,6 +65,9 @@ def windows_to_grid(windows: torch.Tensor, window_size: Tuple[int, int],
         grid_size (tuple[int, int]): Unpadded (H, W) of the block's input.
         shift_size (tuple[int, int]): Cyclic shift applied before the
             partition (0 for regular windows); undone here.
+        shift_before_pad (bool): The order the block used: timm shifts the
+            unpadded grid then pads; OpenMMLab pads then shifts the padded
+            grid. Defaults to False (OpenMMLab).
 
     Returns:
         Tensor: (B, H, W, D).
@@ -76,6 +81,8 @@ def windows_to_grid(windows: torch.Tensor, window_size: Tuple[int, int],
                            window_h, window_w, channels)
     grid = grid.permute(0, 1, 3, 2, 4, 5).reshape(-1, padded_h, padded_w,
                                                   channels)
+    if shift_before_pad:
+        grid = grid[:, :height, :width]
     if any(shift_size):
         grid = torch.roll(grid, shifts=tuple(shift_size), dims=(1, 2))
     return grid[:, :height, :width].contiguous()
@@ -93,19 +100,32 @@ def _record_hw_shape_pre_hook(module: nn.Module, args: tuple,
         setattr(module, HW_SHAPE_ATTRIBUTE, tuple(int(s) for s in hw_shape))
 
 
-def record_hw_shape(module: nn.Module) -> None:
-    """Remember the ``hw_shape`` argument of each call of ``module``.
+def _record_nhwc_input_pre_hook(module: nn.Module, args: tuple,
+                                kwargs: dict) -> None:
+    x = args[0] if args else kwargs['x']
+    setattr(module, HW_SHAPE_ATTRIBUTE, (int(x.shape[1]), int(x.shape[2])))
 
-    For modules called as ``module(x, hw_shape)`` (OpenMMLab Swin blocks
-    and window attention): a forward pre-hook stores it, and
-    :func:`recorded_hw_shape` reads it back. The hook is a module-level
-    function of the module it receives, so deep copies keep working.
-    Idempotent.
+
+def record_hw_shape(module: nn.Module, nhwc_input: bool = False) -> None:
+    """Remember the spatial size (H, W) of each call of ``module``.
+
+    A forward pre-hook stores it, :func:`recorded_hw_shape` reads it back.
+    By default it is the ``hw_shape`` argument of modules called as
+    ``module(x, hw_shape)`` (OpenMMLab Swin blocks); with ``nhwc_input`` it
+    is read from the shape of a (B, H, W, C) first input (timm Swin
+    blocks). The hook is a module-level function of the module it
+    receives, so deep copies keep working. Idempotent.
+
+    Args:
+        module (nn.Module): The module to watch.
+        nhwc_input (bool): Read (H, W) from the input's shape.
+            Defaults to False.
     """
     if getattr(module, '_clamp_mm_records_hw_shape', False):
         return
-    module.register_forward_pre_hook(_record_hw_shape_pre_hook,
-                                     with_kwargs=True)
+    hook = (_record_nhwc_input_pre_hook
+            if nhwc_input else _record_hw_shape_pre_hook)
+    module.register_forward_pre_hook(hook, with_kwargs=True)
     module._clamp_mm_records_hw_shape = True
 
 

@@ -37,7 +37,18 @@ def timm_deit_distilled():
     return model.eval(), torch.randn(4, 3, 32, 32), [(8, 8, 32)] * 2
 
 
+def timm_swin():
+    swin = pytest.importorskip('timm.models.swin_transformer')
+    model = swin.SwinTransformer(
+        img_size=32, patch_size=2, embed_dim=16, depths=(2, 2),
+        num_heads=(2, 2), window_size=4, num_classes=10, drop_path_rate=0.)
+    return model.eval(), torch.randn(2, 3, 32, 32), [(16, 16, 16)] * 2 + [
+        (8, 8, 32)
+    ] * 2
+
+
 FAMILIES = {
+    'timm-swin': timm_swin,
     'timm-vit': timm_vit,
     'timm-deit-distilled': timm_deit_distilled,
 }
