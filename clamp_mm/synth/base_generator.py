@@ -126,8 +126,8 @@ class BaseGenerator:
         #: Random target label of each generated image, when the generator
         #: optimised towards labels (None otherwise).
         self.targets: Optional[torch.Tensor] = None
-        #: One dict per optimisation step: batch, round, iteration, lr and
-        #: each loss term.
+        #: One dict per optimisation step: batch, round, iteration, lr,
+        #: seconds (wall time of the step) and each loss term.
         self.loss_log: List[dict] = []
 
     def generate(self,

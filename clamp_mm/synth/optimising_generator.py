@@ -7,6 +7,7 @@ schedule, random roll jitter and flips, and a total-variation prior
 """
 import math
 import sys
+import time
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -265,6 +266,7 @@ class OptimisingGenerator(BaseGenerator):
         collector = (TokenGridCollector(adapter)
                      if self.needs_token_grids else None)
         for step in range(iterations):
+            started = time.perf_counter()
             lr = peak_lr * self._lr_factor(step, iterations, warmup)
             for group in optimizer.param_groups:
                 group['lr'] = lr
@@ -305,7 +307,7 @@ class OptimisingGenerator(BaseGenerator):
                                round_index, values)
             self.loss_log.append(
                 dict(batch=batch_index, round=round_index, iteration=step,
-                     lr=lr, **values))
+                     lr=lr, seconds=time.perf_counter() - started, **values))
             if self.log_interval and (step % self.log_interval == 0
                                       or step == iterations - 1):
                 logger.info(

@@ -1,6 +1,8 @@
 """Tests of the generators of clamp_mm.synth."""
 import copy
 
+import numpy as np
+
 import pytest
 import torch
 
@@ -182,3 +184,49 @@ def test_invalid_hyper_parameters_are_named():
         ClampGenerator(temperature=0)
     with pytest.raises(ValueError, match="lr_schedule='linear'"):
         ClampGenerator(lr_schedule='linear')
+
+
+def test_swin_families_get_the_swin_learning_rate(vit_adapter):
+    generator = ClampGenerator()
+    assert generator.peak_lr(vit_adapter) == 0.2
+    vit_adapter.family = 'timm-swin'
+    assert generator.peak_lr(vit_adapter) == 0.25
+
+
+def _quantized_copy(model, calibration):
+    from clamp_mm.models import find_adapter
+    from clamp_mm.quant import quantize
+    quantized = copy.deepcopy(model)
+    quantize(quantized, dict(weight_bits=4, act_bits=8),
+             lambda m: find_adapter(m).forward_images(calibration))
+    return quantized
+
+
+def test_adaptive_terms_against_a_real_quantized_model():
+    pytest.importorskip('clamp_mm.models.timm_vit')
+    from clamp_mm.models import find_adapter
+    from clamp_mm.quant import iter_quantizers
+    from conftest import make_tiny_vit
+    model = make_tiny_vit()
+    try:
+        find_adapter(model)
+    except TypeError:
+        pytest.skip('no timm ViT adapter registered')
+    quantized = _quantized_copy(model, torch.randn(4, 3, 32, 32))
+    scales_before = {
+        name: quantizer.scale.clone()
+        for name, quantizer in iter_quantizers(quantized)
+        if quantizer.mode == 'quantize'
+    }
+    images = ClampGenerator(**TINY).generate(model, 3,
+                                             quantized_model=quantized)
+    assert torch.isfinite(images).all()
+    generator = PSAQv2Generator(**TINY_PSAQ)
+    generator.generate(model, 3, quantized_model=quantized)
+    assert all(np.isfinite(entry['adaptive']) for entry in generator.loss_log)
+    # Re-calibrated on the new images after each round: activation scales
+    # moved, every quantizer is back in 'quantize' mode.
+    after = dict(iter_quantizers(quantized))
+    assert all(after[name].mode == 'quantize' for name in scales_before)
+    assert any(not torch.equal(after[name].scale, scale)
+               for name, scale in scales_before.items())

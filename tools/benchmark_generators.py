@@ -1,0 +1,220 @@
+"""Time and memory of each generator's step against a plain forward+backward.
+
+For every case (a model, a batch size and a resolution) and every optimising
+generator, measures the wall time of one optimisation step and the peak
+memory above the set-up, and compares them with a plain forward and backward
+of the same model and batch (the least any pixel-optimising generator must
+do: the model frozen, gradients to the images only). Goal of method.md:
+CLAMP within 1.3x the time and 1.2x the memory of that baseline.
+
+Every measurement runs in its own subprocess, so the peak resident set size
+(``ru_maxrss``) belongs to that measurement alone; the figure reported is the
+peak minus the resident size just before the first step (model, inputs and
+interpreter excluded).
+
+Example:
+    nice -n 10 python tools/benchmark_generators.py --threads 1 \
+        --cases fmnist-vit swin-t-512 --out docs/benchmark_generators.md
+"""
+import argparse
+import copy
+import json
+import os
+import os.path as osp
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+
+# Run from a checkout without `pip install -e .` as well.
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+#: case name -> (model builder name, batch size, (H, W)).
+CASES = {
+    'fmnist-vit': ('fmnist_vit', 32, (32, 32)),
+    'swin-t-512': ('swin_t_backbone', 1, (512, 512)),
+    'swin-t-800x1333': ('swin_t_backbone', 1, (800, 1333)),
+}
+#: What is measured in each case: the baseline, then the generators.
+METHODS = ('forward+backward', 'ClampGenerator', 'PSAQv1Generator',
+           'PSAQv2Generator')
+
+
+def build_model(name: str, resolution):
+    """A randomly initialised model of the benchmark; weights do not matter
+    for time and memory."""
+    torch.manual_seed(0)
+    if name == 'fmnist_vit':
+        # The sizes of configs/fashion_mnist/vit_fmnist.py as a timm model.
+        from timm.models.vision_transformer import VisionTransformer
+        return VisionTransformer(img_size=32, patch_size=4, embed_dim=64,
+                                 depth=4, num_heads=2, num_classes=10).eval()
+    if name == 'swin_t_backbone':
+        from timm.models.swin_transformer import SwinTransformer
+        return SwinTransformer(img_size=resolution, patch_size=4,
+                               window_size=7, embed_dim=96,
+                               depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24),
+                               num_classes=0).eval()
+    raise ValueError(f'unknown model {name!r}')
+
+
+def current_rss_bytes() -> int:
+    """Resident set size of this process now."""
+    with open('/proc/self/statm') as statm:
+        return int(statm.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+
+
+def measure(case: str, method: str, iterations: int) -> dict:
+    """One measurement, in the current (fresh) process."""
+    from clamp_mm.models import find_adapter
+    from clamp_mm.registry import GENERATORS
+    from clamp_mm.synth.base_generator import frozen
+    import clamp_mm.synth  # noqa: F401  (registers the generators)
+
+    model_name, batch_size, resolution = CASES[case]
+    model = build_model(model_name, resolution)
+    adapter = find_adapter(model)
+    quantized = None
+    if method == 'PSAQv2Generator':
+        from clamp_mm.quant import quantize
+        quantized = copy.deepcopy(model)
+        calibration = torch.randn(batch_size, 3, *resolution)
+        quantize(quantized, dict(weight_bits=4, act_bits=8),
+                 lambda m: find_adapter(m).forward_images(calibration))
+    step_seconds = []
+    rss_before = current_rss_bytes()
+    if method == 'forward+backward':
+        images = torch.randn(batch_size, 3, *resolution, requires_grad=True)
+        with frozen(model):
+            for _ in range(iterations):
+                started = time.perf_counter()
+                output = adapter.forward_images(images)
+                outputs = output if isinstance(output,
+                                               (tuple, list)) else [output]
+                sum(o.float().sum() for o in outputs).backward()
+                images.grad = None
+                step_seconds.append(time.perf_counter() - started)
+    else:
+        # One round: the cost of a step does not depend on the round.
+        extra = {} if method == 'ClampGenerator' else dict(num_rounds=1)
+        generator = GENERATORS.build(
+            dict(type=f'clamp_mm.{method}', iterations=iterations,
+                 batch_size=batch_size, progress=False, log_interval=0,
+                 **extra))
+        generator.generate(adapter, batch_size, resolution,
+                           quantized_model=quantized)
+        step_seconds = [entry['seconds'] for entry in generator.loss_log]
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return dict(
+        case=case,
+        method=method,
+        seconds_per_step=statistics.median(step_seconds[1:] or step_seconds),
+        peak_bytes=peak - rss_before,
+        steps=len(step_seconds))
+
+
+def run_worker(case: str, method: str, iterations: int, threads: int):
+    """Run :func:`measure` in a subprocess; return its result or error."""
+    command = [
+        sys.executable, osp.abspath(__file__), '--worker', case, method,
+        '--iterations', str(iterations), '--threads', str(threads)
+    ]
+    finished = subprocess.run(command, capture_output=True, text=True)
+    if finished.returncode != 0:
+        tail = finished.stderr.strip().splitlines()[-1:] or ['(no output)']
+        return dict(case=case, method=method, error=tail[0])
+    return json.loads(finished.stdout.strip().splitlines()[-1])
+
+
+def format_report(results, threads, iterations, elapsed) -> str:
+    """The markdown page."""
+    lines = [
+        '# Generator step cost versus a plain forward and backward', '',
+        'Written by `tools/benchmark_generators.py`; do not edit by hand.',
+        '', f'- machine: {platform.machine()}, {os.cpu_count()} cores '
+        f'(shared with other jobs), {platform.platform()}',
+        f'- torch {torch.__version__}, {threads} thread(s), CPU',
+        f'- {iterations} steps per measurement (median of the steps after '
+        'the first), each measurement in a fresh process',
+        '- memory: peak resident size minus the resident size just before '
+        'the first step', '- models randomly initialised (weights do not '
+        'change the cost)', f'- total benchmark wall time: {elapsed:.0f} s',
+        '', 'Goal (method.md): CLAMP within 1.3x the time and 1.2x the '
+        'memory of forward+backward.', ''
+    ]
+    for case in dict.fromkeys(result['case'] for result in results):
+        model_name, batch_size, resolution = CASES[case]
+        lines += [
+            f'## {case}: {model_name}, batch {batch_size}, '
+            f'{resolution[0]}x{resolution[1]}', '',
+            '| method | s / step | x time | peak MiB | x memory |',
+            '|---|---|---|---|---|'
+        ]
+        rows = [r for r in results if r['case'] == case]
+        base = next((r for r in rows if r['method'] == 'forward+backward'
+                     and 'error' not in r), None)
+        for row in rows:
+            if 'error' in row:
+                lines.append(f"| {row['method']} | failed: {row['error']} "
+                             '| | | |')
+                continue
+            time_ratio = memory_ratio = ''
+            if base is not None:
+                time_ratio = (
+                    f"{row['seconds_per_step'] / base['seconds_per_step']:.2f}"
+                )
+                memory_ratio = (
+                    f"{row['peak_bytes'] / max(1, base['peak_bytes']):.2f}")
+            lines.append(f"| {row['method']} | {row['seconds_per_step']:.3f} "
+                         f'| {time_ratio} | '
+                         f"{row['peak_bytes'] / 2**20:.0f} | {memory_ratio} |")
+        lines.append('')
+    return '\n'.join(lines)
+
+
+def parse_args():
+    """Parse the command line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--cases', nargs='+', default=['fmnist-vit',
+                                                       'swin-t-512'],
+                        choices=sorted(CASES), help='what to measure')
+    parser.add_argument('--methods', nargs='+', default=list(METHODS),
+                        choices=METHODS, help='baseline and generators')
+    parser.add_argument('--iterations', type=int, default=4,
+                        help='steps per measurement (default: 4)')
+    parser.add_argument('--threads', type=int, default=1,
+                        help='torch intra-op threads (default: 1)')
+    parser.add_argument('--out', default='docs/benchmark_generators.md',
+                        help='markdown file to write')
+    parser.add_argument('--worker', nargs=2, metavar=('CASE', 'METHOD'),
+                        help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+def main():
+    args = parse_args()
+    torch.set_num_threads(args.threads)
+    if args.worker:
+        print(json.dumps(measure(*args.worker, args.iterations)))
+        return
+    started = time.perf_counter()
+    results = []
+    for case in args.cases:
+        for method in args.methods:
+            result = run_worker(case, method, args.iterations, args.threads)
+            print(json.dumps(result), flush=True)
+            results.append(result)
+    report = format_report(results, args.threads, args.iterations,
+                           time.perf_counter() - started)
+    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+    with open(args.out, 'w') as file:
+        file.write(report + '\n')
+    print(f'wrote {args.out}')
+
+
+if __name__ == '__main__':
+    main()
