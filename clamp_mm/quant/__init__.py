@@ -12,6 +12,8 @@ from .observers import (OBSERVER_NAMES, BaseObserver, MinMaxObserver,
 from .primitives import (MIN_SCALE, calculate_qparams, fake_quantize,
                          integer_range, log2_fake_quantize, round_ste)
 from .recipe import ATTENTION_POINTS, QUANT_POINTS, QuantRecipe
+from .report import (FLOAT_BITS, LayerCost, ModelCost, model_cost,
+                     model_size_bits, quant_summary)
 from .tensor_quantizer import (QUANT_MODES, QUANTIZER_KINDS, TensorQuantizer,
                                iter_quantizers, set_quant_mode)
 from .transform import (apply_overrides, attach_output_quantizer, clone_as,
@@ -19,6 +21,8 @@ from .transform import (apply_overrides, attach_output_quantizer, clone_as,
 
 __all__ = [
     'ATTENTION_POINTS', 'ATTENTION_QUANTIZER_NAMES', 'BaseObserver',
+    'FLOAT_BITS', 'LayerCost', 'ModelCost', 'model_cost', 'model_size_bits',
+    'quant_summary',
     'MIN_SCALE', 'MinMaxObserver', 'OBSERVER_NAMES', 'OmseObserver',
     'PercentileObserver', 'QUANTIZER_KINDS', 'QUANT_MODES', 'QUANT_POINTS',
     'QuantAttentionMixin', 'QuantConv2d', 'QuantLinear', 'QuantRecipe',

@@ -70,6 +70,10 @@ class QuantAttentionMixin:
             Tensor: ``softmax(q k^T) v``, (..., N, d), quantized by
             ``output_quantizer``.
         """
+        # Read by clamp_mm.quant.report to count the two matmuls' MACs.
+        self.last_matmul_macs = (q.numel() * k.shape[-2],
+                                 q.numel() // q.shape[-1] * k.shape[-2] *
+                                 v.shape[-1])
         q = self.q_quantizer(q * scale)
         k = self.k_quantizer(k)
         v = self.v_quantizer(v)
