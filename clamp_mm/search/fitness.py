@@ -19,10 +19,7 @@ from .block_cache import run_block
 ModelOutput = Union[torch.Tensor, Sequence[torch.Tensor]]
 
 
-def neighbourhood_info_nce(quantized_grid: torch.Tensor,
-                           fp_grid: torch.Tensor,
-                           kernel_size: int = 3,
-                           temperature: float = 0.2) -> torch.Tensor:
+class NeighbourhoodInfoNCE:
     """InfoNCE of quantized tokens against FP tokens in their neighbourhood.
 
     For token ``i`` with quantized feature ``q_i`` and FP features ``f_j``
@@ -31,44 +28,80 @@ def neighbourhood_info_nce(quantized_grid: torch.Tensor,
 
         l_i = -log( exp(q_i . f_i / t) / sum_{j in N(i)} exp(q_i . f_j / t) )
 
+    The FP side is fixed during a block's search, so its normalised,
+    unfolded neighbourhoods are computed once here and every candidate pays
+    only for its own tokens.
+
     Args:
-        quantized_grid (Tensor): Quantized block output, (B, H, W, D).
-        fp_grid (Tensor): FP block output on the same input, (B, H, W, D).
+        fp_grid (Tensor): FP block output, (B, H, W, D).
         kernel_size (int): Odd side ``k`` of the neighbourhood window.
             Defaults to 3.
         temperature (float): Temperature ``t``. Defaults to 0.2.
+    """
+
+    def __init__(self, fp_grid: torch.Tensor, kernel_size: int = 3,
+                 temperature: float = 0.2) -> None:
+        if fp_grid.dim() != 4:
+            raise ValueError(f'expected a (B, H, W, D) grid, got shape '
+                             f'{tuple(fp_grid.shape)}')
+        if kernel_size < 1 or kernel_size % 2 == 0:
+            raise ValueError(f'kernel_size must be an odd number >= 1, '
+                             f'got {kernel_size}')
+        if temperature <= 0:
+            raise ValueError(f'temperature must be > 0, got {temperature}')
+        self.shape = tuple(fp_grid.shape)
+        self.temperature = temperature
+        batch, height, width, dim = fp_grid.shape
+        padding = kernel_size // 2
+        self.window = kernel_size * kernel_size
+        fp = F.normalize(fp_grid.detach().float(), dim=-1)
+        # (B, D, k^2, H * W): column t holds the k x k FP neighbours of t.
+        self.neighbours = F.unfold(fp.permute(0, 3, 1, 2), kernel_size,
+                                   padding=padding).view(
+                                       batch, dim, self.window,
+                                       height * width)
+        # Zero padding outside the grid is not a token: mask it out.
+        self.outside = F.unfold(
+            fp.new_ones(1, 1, height, width), kernel_size,
+            padding=padding).view(1, self.window, height * width) == 0
+
+    def __call__(self, quantized_grid: torch.Tensor) -> torch.Tensor:
+        """Mean of ``l_i`` over the batch and tokens (a scalar tensor)."""
+        if tuple(quantized_grid.shape) != self.shape:
+            raise ValueError(f'expected a quantized grid of the FP grid\'s '
+                             f'(same) shape {self.shape}, got '
+                             f'{tuple(quantized_grid.shape)}')
+        batch, height, width, dim = self.shape
+        quantized = F.normalize(quantized_grid.float(), dim=-1)
+        quantized = quantized.reshape(batch, height * width, dim)
+        logits = torch.einsum('bdkt,btd->bkt', self.neighbours, quantized)
+        logits = logits.div_(self.temperature).masked_fill_(
+            self.outside, float('-inf'))
+        centre = self.window // 2
+        return (torch.logsumexp(logits, dim=1) - logits[:, centre]).mean()
+
+
+def neighbourhood_info_nce(quantized_grid: torch.Tensor,
+                           fp_grid: torch.Tensor,
+                           kernel_size: int = 3,
+                           temperature: float = 0.2) -> torch.Tensor:
+    """One-shot :class:`NeighbourhoodInfoNCE`.
+
+    Args:
+        quantized_grid (Tensor): Quantized block output, (B, H, W, D).
+        fp_grid (Tensor): FP block output on the same input, (B, H, W, D).
+        kernel_size (int): Odd neighbourhood side. Defaults to 3.
+        temperature (float): Temperature. Defaults to 0.2.
 
     Returns:
-        Tensor: Scalar, the mean of ``l_i`` over the batch and tokens.
+        Tensor: Scalar, the mean loss over the batch and tokens.
     """
-    if quantized_grid.shape != fp_grid.shape or quantized_grid.dim() != 4:
+    if quantized_grid.shape != fp_grid.shape:
         raise ValueError('expected two (B, H, W, D) grids of the same shape, '
                          f'got {tuple(quantized_grid.shape)} and '
                          f'{tuple(fp_grid.shape)}')
-    if kernel_size < 1 or kernel_size % 2 == 0:
-        raise ValueError(f'kernel_size must be an odd number >= 1, '
-                         f'got {kernel_size}')
-    if temperature <= 0:
-        raise ValueError(f'temperature must be > 0, got {temperature}')
-    batch, height, width, dim = fp_grid.shape
-    padding = kernel_size // 2
-    window = kernel_size * kernel_size
-    quantized = F.normalize(quantized_grid.float(), dim=-1)
-    fp = F.normalize(fp_grid.float(), dim=-1)
-    # (B, D * k^2, H * W): column t holds the k x k FP neighbours of token t.
-    neighbours = F.unfold(fp.permute(0, 3, 1, 2), kernel_size,
-                          padding=padding)
-    neighbours = neighbours.view(batch, dim, window, height * width)
-    quantized = quantized.reshape(batch, height * width, dim)
-    logits = torch.einsum('bdkt,btd->bkt', neighbours, quantized)
-    logits = logits / temperature
-    # Zero padding outside the grid is not a token: mask it out.
-    inside = F.unfold(
-        fp.new_ones(1, 1, height, width), kernel_size,
-        padding=padding).view(1, window, height * width) > 0
-    logits = logits.masked_fill(~inside, float('-inf'))
-    centre = window // 2
-    return -(logits[:, centre] - torch.logsumexp(logits, dim=1)).mean()
+    return NeighbourhoodInfoNCE(fp_grid, kernel_size,
+                                temperature)(quantized_grid)
 
 
 def output_mae(quantized_output: ModelOutput,
@@ -144,10 +177,9 @@ class BlockScorer:
         self.to_grid = to_grid
         self.write_genome = write_genome
         self.inputs = inputs
-        self.fp_grid = fp_grid
+        self.contrastive = NeighbourhoodInfoNCE(fp_grid, kernel_size,
+                                                temperature)
         self.model_output_mae = float(model_output_mae)
-        self.kernel_size = kernel_size
-        self.temperature = temperature
         self.output_mae_weight = output_mae_weight
         #: Candidates scored so far.
         self.num_scored = 0
@@ -162,6 +194,5 @@ class BlockScorer:
         """Fitness of ``genome`` (written into the block, left there)."""
         self.write_genome(genome)
         self.num_scored += 1
-        return local_fitness(self.quantized_grid(), self.fp_grid,
-                             self.model_output_mae, self.kernel_size,
-                             self.temperature, self.output_mae_weight)
+        contrastive = float(self.contrastive(self.quantized_grid()))
+        return contrastive + self.output_mae_weight * self.model_output_mae
