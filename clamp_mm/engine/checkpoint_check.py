@@ -1,0 +1,82 @@
+"""Check that a float checkpoint fits the model before quantizing it.
+
+mmengine's Runner loads ``load_from`` non-strictly and only warns about
+missing or unexpected keys; quantizing a model that kept part of its random
+initialisation would give meaningless numbers, so the quantization loop and
+``tools/quantize.py`` refuse such a checkpoint with one clear line.
+"""
+import re
+from typing import Mapping
+
+import torch
+from torch import nn
+
+#: Prefixes wrappers add to parameter names (DDP, EMA), removed before
+#: comparing, as mmengine's Runner does.
+_WRAPPER_PREFIX = re.compile(r'^module\.')
+
+
+class CheckpointMismatchError(ValueError):
+    """A checkpoint's weights do not fit the model's architecture."""
+
+
+def checkpoint_state_dict(path: str) -> Mapping[str, torch.Tensor]:
+    """The state dict inside an OpenMMLab or plain checkpoint file or URL.
+
+    Args:
+        path (str): Local file, or any location mmengine's
+            ``CheckpointLoader`` understands (``https://``, ``torchvision://``).
+
+    Returns:
+        Mapping[str, Tensor]: Parameter and buffer tensors by name.
+    """
+    from mmengine.runner.checkpoint import _load_checkpoint
+    checkpoint = _load_checkpoint(path, map_location='cpu')
+    if isinstance(checkpoint, Mapping) and 'state_dict' in checkpoint:
+        checkpoint = checkpoint['state_dict']
+    if not isinstance(checkpoint, Mapping):
+        raise CheckpointMismatchError(
+            f'{path} holds a {type(checkpoint).__name__}, expected a state '
+            'dict (or a dict with a "state_dict" entry)')
+    return {
+        _WRAPPER_PREFIX.sub('', name): tensor
+        for name, tensor in checkpoint.items()
+        if isinstance(tensor, torch.Tensor)
+    }
+
+
+def check_checkpoint_fits(model: nn.Module, path: str) -> None:
+    """Raise unless every model tensor is in ``path`` with the same shape.
+
+    Args:
+        model (nn.Module): The float model, before quantization.
+        path (str): The float checkpoint.
+
+    Raises:
+        CheckpointMismatchError: Naming the model class, how many keys are
+            missing, unexpected or of another shape, with examples.
+    """
+    expected = model.state_dict()
+    found = checkpoint_state_dict(path)
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    reshaped = sorted(
+        name for name in set(expected) & set(found)
+        if tuple(expected[name].shape) != tuple(found[name].shape))
+    if not (missing or unexpected or reshaped):
+        return
+    problems = []
+    if missing:
+        problems.append(f'{len(missing)} missing keys (e.g. {missing[:2]})')
+    if unexpected:
+        problems.append(
+            f'{len(unexpected)} unexpected keys (e.g. {unexpected[:2]})')
+    if reshaped:
+        name = reshaped[0]
+        problems.append(
+            f'{len(reshaped)} keys of another shape (e.g. {name}: '
+            f'{tuple(found[name].shape)} in the checkpoint, '
+            f'{tuple(expected[name].shape)} in the model)')
+    raise CheckpointMismatchError(
+        f'checkpoint {path} does not fit {type(model).__name__} of this '
+        f'config: {"; ".join(problems)}')
