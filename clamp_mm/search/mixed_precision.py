@@ -7,16 +7,15 @@ the model's size, BOPs and average bit-widths (method.md section 1) fast
 enough to check every candidate of the search.
 """
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
 
+from clamp_mm.quant.attention import QuantAttentionMixin
+from clamp_mm.quant.report import FLOAT_BITS, model_cost
 from clamp_mm.quant.tensor_quantizer import TensorQuantizer, iter_quantizers
 from .genome import is_weight_quantizer
-
-#: Bits counted for a tensor that is not quantized (float32).
-FLOAT_BITS = 32
 #: Budget keys and what they bound.
 BUDGET_KEYS = ('avg_weight_bits', 'avg_activation_bits', 'size_mb', 'gbops')
 
@@ -40,12 +39,13 @@ class MixedPrecisionConfig:
             mean weight bit-width. Defaults to None.
         avg_activation_bits (float, optional): Bound on the mean bit-width
             over activation quantizers. Defaults to None.
-        size_mb (float, optional): Bound on the model size in MB (10^6
+        size_mb (float, optional): Bound on the model size in MB (2^20
             bytes): quantized weights at their bits, every other parameter
             at 32 bits. Defaults to None.
         gbops (float, optional): Bound on the giga bit-operations per image
-            (MACs x weight bits x input bits over quantized layers).
-            Defaults to None.
+            (MACs x operand bits over every Linear, Conv2d and attention
+            matmul, float operands at 32 bits, as
+            :func:`clamp_mm.quant.model_cost` counts). Defaults to None.
     """
     weight_bit_choices: Sequence[int] = (4, 5, 6, 7, 8)
     activation_bit_choices: Sequence[int] = ()
@@ -88,158 +88,165 @@ class MixedPrecisionConfig:
 
 
 @dataclass
-class LayerCost:
-    """A quantized layer's share of the model's cost.
+class CostTerm:
+    """One layer's or attention matmul's share of the BOPs.
 
     Args:
-        name (str): Dotted module name.
-        params (int): Number of weight parameters.
+        name (str): Name in :func:`clamp_mm.quant.model_cost`'s report.
         macs (int): Multiply-accumulates per image.
-        weight_quantizer (str): Name of its weight quantizer.
-        input_quantizer (str, optional): Name of its input quantizer; None
-            when the input stays float.
+        first_operand (str, optional): Quantizer setting the bits of the
+            weight (or of the first matmul operand); None when float.
+        second_operand (str, optional): Quantizer setting the bits of the
+            input (or second matmul operand); None when float.
     """
     name: str
-    params: int
     macs: int
-    weight_quantizer: str
-    input_quantizer: Optional[str]
+    first_operand: Optional[str]
+    second_operand: Optional[str]
 
 
-def _macs_per_output(module: nn.Module) -> int:
-    if isinstance(module, nn.Linear):
-        return module.in_features
-    if isinstance(module, nn.Conv2d):
-        kernel_h, kernel_w = module.kernel_size
-        return module.in_channels // module.groups * kernel_h * kernel_w
-    raise TypeError(f'cannot count MACs of {type(module).__name__}, '
-                    'expected a Linear or Conv2d')
+def _quantizer_name(module: Optional[nn.Module],
+                    names: Dict[int, str]) -> Optional[str]:
+    if isinstance(module, TensorQuantizer):
+        return names.get(id(module))
+    return None
 
 
-@torch.no_grad()
-def measure_layer_costs(model: nn.Module,
-                        run_forward: Callable[[], object],
-                        batch_size: int) -> List[LayerCost]:
-    """Count parameters and MACs of every layer with a weight quantizer.
+def _operands(name: str, modules: Dict[str, nn.Module],
+              names: Dict[int, str]) -> Tuple[Optional[str], Optional[str]]:
+    """Which quantizers set the bits of a report entry's two operands.
 
-    Args:
-        model (nn.Module): The quantized model.
-        run_forward (Callable[[], object]): Runs it once on a batch.
-        batch_size (int): Images in that batch (MACs are per image).
-
-    Returns:
-        list[LayerCost]: One entry per quantized Linear / Conv2d.
+    Mirrors :func:`clamp_mm.quant.model_cost`: q x k and softmax x v for
+    the attention matmuls; weight x input for a layer, where an attention
+    projection without its own input quantizer takes the attention's output
+    quantizer.
     """
-    names = {id(q): name for name, q in iter_quantizers(model)}
-    layers, outputs = [], {}
-    for name, module in model.named_modules():
-        weight_quantizer = getattr(module, 'weight_quantizer', None)
-        if not isinstance(weight_quantizer, TensorQuantizer):
-            continue
-        if not isinstance(module, (nn.Linear, nn.Conv2d)):
-            continue
-        input_quantizer = getattr(module, 'input_quantizer', None)
-        layers.append((name, module, weight_quantizer, input_quantizer))
-
-    def make_hook(name):
-
-        def hook(module, args, output):
-            outputs[name] = outputs.get(name, 0) + output.numel()
-
-        return hook
-
-    handles = [m.register_forward_hook(make_hook(n)) for n, m, _, _ in layers]
-    try:
-        run_forward()
-    finally:
-        for handle in handles:
-            handle.remove()
-    costs = []
-    for name, module, weight_quantizer, input_quantizer in layers:
-        # Every output element (each token's each channel) costs the MACs
-        # of one dot product.
-        per_image = outputs.get(name, 0) // max(1, batch_size)
-        macs = per_image * _macs_per_output(module)
-        costs.append(
-            LayerCost(
-                name=name,
-                params=module.weight.numel(),
-                macs=macs,
-                weight_quantizer=names[id(weight_quantizer)],
-                input_quantizer=(names.get(id(input_quantizer)) if
-                                 isinstance(input_quantizer, TensorQuantizer)
-                                 else None)))
-    return costs
+    owner, _, matmul = name.rpartition('.')
+    attention = modules.get(owner)
+    if matmul in ('qk', 'av') and isinstance(attention, QuantAttentionMixin):
+        if matmul == 'qk':
+            return (_quantizer_name(attention.q_quantizer, names),
+                    _quantizer_name(attention.k_quantizer, names))
+        return (_quantizer_name(attention.softmax_quantizer, names),
+                _quantizer_name(attention.v_quantizer, names))
+    module = modules[name]
+    weight = _quantizer_name(getattr(module, 'weight_quantizer', None), names)
+    activation = _quantizer_name(getattr(module, 'input_quantizer', None),
+                                 names)
+    parent = modules.get(owner)
+    if activation is None and isinstance(parent, QuantAttentionMixin):
+        activation = _quantizer_name(parent.output_quantizer, names)
+    return weight, activation
 
 
 class BitBudget:
     """Model cost as a function of the bit-widths, and the budget check.
 
+    Size and BOPs follow :func:`clamp_mm.quant.model_cost` (size in MB of
+    2^20 bytes; BOPs of every Linear, Conv2d and attention matmul, float
+    operands at 32 bits), rewritten as sums over quantizer bit-widths so a
+    candidate is checked without running the model.
+
     Args:
-        layers (Sequence[LayerCost]): The quantized layers.
-        activation_quantizers (Iterable[str]): Names of every activation
-            quantizer in use (for the mean activation bit-width).
-        other_params (int): Parameters that stay float (counted at 32 bits
-            in the size). Defaults to 0.
+        terms (Sequence[CostTerm]): BOPs terms per image.
+        weight_params (dict[str, int]): Parameters per weight quantizer.
+        activation_quantizers (Iterable[str]): Names of every calibrated
+            activation quantizer (for the mean activation bit-width).
+        float_params (int): Parameters that stay float (32 bits).
         budgets (dict, optional): Bounds by key of :data:`BUDGET_KEYS`.
             Defaults to None (no bound).
     """
 
     def __init__(self,
-                 layers: Sequence[LayerCost],
+                 terms: Sequence[CostTerm],
+                 weight_params: Dict[str, int],
                  activation_quantizers: Iterable[str],
-                 other_params: int = 0,
+                 float_params: int = 0,
                  budgets: Optional[Dict[str, float]] = None) -> None:
-        self.layers = list(layers)
+        self.terms = list(terms)
+        self.weight_params = dict(weight_params)
         self.activation_quantizers = list(activation_quantizers)
-        self.other_params = other_params
+        self.float_params = float_params
         self.budgets = dict(budgets or {})
         unknown = set(self.budgets) - set(BUDGET_KEYS)
         if unknown:
             raise ValueError(f'unknown budget keys {sorted(unknown)}, '
                              f'expected some of {BUDGET_KEYS}')
-        self.weight_params = sum(layer.params for layer in self.layers)
+        self.total_weight_params = sum(self.weight_params.values())
 
     @classmethod
-    def from_model(cls, model: nn.Module, run_forward: Callable[[], object],
-                   batch_size: int,
+    def from_model(cls, model: nn.Module, image: torch.Tensor,
+                   forward: Callable[[nn.Module, torch.Tensor], object],
                    budgets: Optional[Dict[str, float]] = None) -> 'BitBudget':
-        """Measure a quantized model (one forward) and build its budget."""
-        layers = measure_layer_costs(model, run_forward, batch_size)
-        activation_quantizers = [
-            name for name, quantizer in iter_quantizers(model)
-            if quantizer.is_calibrated
-            and not is_weight_quantizer(name, quantizer)
+        """Measure a quantized model on one image and build its budget.
+
+        Args:
+            model (nn.Module): The quantized model.
+            image (Tensor): One normalised image, (1, 3, H, W).
+            forward (Callable): ``forward(model, images)`` runs the model.
+            budgets (dict, optional): Bounds. Defaults to None.
+
+        Raises:
+            RuntimeError: When the rewritten cost disagrees with
+                :func:`clamp_mm.quant.model_cost` on the current bits.
+        """
+        names = {id(q): name for name, q in iter_quantizers(model)}
+        modules = dict(model.named_modules())
+        report = model_cost(model, image, forward)
+        terms = [
+            CostTerm(layer.name, layer.macs, *_operands(layer.name, modules,
+                                                        names))
+            for layer in report.layers
         ]
-        quantized_weights = {
-            id(model.get_submodule(layer.name).weight) for layer in layers
-        }
-        other_params = sum(p.numel() for p in model.parameters()
-                           if id(p) not in quantized_weights)
-        return cls(layers, activation_quantizers, other_params, budgets)
+        weight_params, quantized = {}, set()
+        for module in modules.values():
+            quantizer = getattr(module, 'weight_quantizer', None)
+            weight = getattr(module, 'weight', None)
+            if isinstance(quantizer, TensorQuantizer) and isinstance(
+                    weight, nn.Parameter) and id(weight) not in quantized:
+                quantized.add(id(weight))
+                weight_params[names[id(quantizer)]] = weight.numel()
+        float_params = sum(p.numel() for p in model.parameters()
+                           if id(p) not in quantized)
+        activation_quantizers = [
+            name for name, q in iter_quantizers(model)
+            if q.is_calibrated and not is_weight_quantizer(name, q)
+        ]
+        budget = cls(terms, weight_params, activation_quantizers,
+                     float_params, budgets)
+        metrics = budget.metrics(
+            {name: q.bits for name, q in iter_quantizers(model)})
+        if (abs(metrics['gbops'] * 1e9 - report.bops) > 1e-6 * report.bops
+                or abs(metrics['size_mb'] - report.size_mb) >
+                1e-9 * report.size_mb):
+            raise RuntimeError(
+                f'the mixed-precision cost model disagrees with '
+                f'clamp_mm.quant.model_cost: {metrics} vs {report}')
+        return budget
 
     def metrics(self, bits: Dict[str, int]) -> Dict[str, float]:
         """Size, BOPs and mean bit-widths for a bit assignment.
 
         Args:
-            bits (dict[str, int]): Bits by quantizer name; every layer's
-                weight quantizer must be present.
+            bits (dict[str, int]): Bits by quantizer name.
 
         Returns:
-            dict[str, float]: ``avg_weight_bits``, ``avg_activation_bits``,
-            ``size_mb`` and ``gbops`` (per image).
+            dict[str, float]: ``avg_weight_bits`` (parameter-weighted),
+            ``avg_activation_bits`` (mean over activation quantizers),
+            ``size_mb`` (2^20 bytes) and ``gbops`` (per image).
         """
-        weight_bits = sum(layer.params * bits[layer.weight_quantizer]
-                          for layer in self.layers)
-        bops = sum(layer.macs * bits[layer.weight_quantizer] *
-                   bits.get(layer.input_quantizer, FLOAT_BITS)
-                   for layer in self.layers)
+        weight_bits = sum(params * bits[name]
+                          for name, params in self.weight_params.items())
+        bops = sum(
+            term.macs * bits.get(term.first_operand, FLOAT_BITS) *
+            bits.get(term.second_operand, FLOAT_BITS) for term in self.terms)
         activation_bits = [bits[name] for name in self.activation_quantizers]
         return dict(
-            avg_weight_bits=weight_bits / max(1, self.weight_params),
+            avg_weight_bits=weight_bits / max(1, self.total_weight_params),
             avg_activation_bits=(sum(activation_bits) /
                                  max(1, len(activation_bits))),
-            size_mb=(weight_bits + self.other_params * FLOAT_BITS) / 8 / 1e6,
+            size_mb=(weight_bits + self.float_params * FLOAT_BITS) / 8 /
+            2**20,
             gbops=bops / 1e9)
 
     def violations(self, bits: Dict[str, int]) -> Dict[str, Tuple[float,
@@ -279,7 +286,7 @@ def fit_to_budget(budget: BitBudget, quantizers: Dict[str, TensorQuantizer],
     Raises:
         ValueError: When even the lowest choices exceed the budget.
     """
-    params = {layer.weight_quantizer: layer.params for layer in budget.layers}
+    params = budget.weight_params
     bits = {name: q.bits for name, q in quantizers.items()}
     while not budget.within(bits):
         lowerable = [

@@ -78,7 +78,8 @@ class SearchRun:
         self.fp_adapter = find_adapter(self.fp_model)
         self.blocks, self.fp_blocks = self._searchable_blocks()
         self.budget = BitBudget.from_model(
-            model, self._forward_quantized, len(self.images),
+            model, self.images[:1],
+            lambda _, x: self.adapter.forward_images(x),
             config.mixed_precision.budgets()
             if config.mixed_precision else None)
         self.populations: Dict[str, Population] = {}

@@ -5,7 +5,7 @@ import os.path as osp
 import pytest
 import torch
 
-from clamp_mm.quant import iter_quantizers
+from clamp_mm.quant import iter_quantizers, model_cost
 from clamp_mm.registry import CALIBRATORS
 from clamp_mm.search import EvolutionaryCalibrator, SearchConfig
 from clamp_mm.search.search_run import SearchRun
@@ -101,20 +101,39 @@ def test_mixed_precision_respects_its_budget():
         assert quantizer.bits == result.bits[name]
 
 
-def test_mixed_precision_bops_budget_with_activation_bits():
-    _, probe, images = quantized_tiny('timm_vit',
-                                      recipe=dict(weight_bits=8, act_bits=8))
-    full = SearchRun(_fast(), probe, images).budget.metrics(
-        {name: q.bits for name, q in iter_quantizers(probe)})
+def _report(model, images):
+    from clamp_mm.models import find_adapter
+    adapter = find_adapter(model)
+    return model_cost(model, images[:1],
+                      lambda _, x: adapter.forward_images(x))
+
+
+@pytest.mark.parametrize('budget_key', ['gbops', 'size_mb'])
+def test_mixed_precision_cost_budgets_hold_by_the_quant_report(budget_key):
     _, model, images = quantized_tiny('timm_vit',
                                       recipe=dict(weight_bits=8, act_bits=8))
-    mixed = dict(weight_bit_choices=(4, 6, 8),
-                 activation_bit_choices=(4, 6, 8), bit_mutation_prob=0.5,
-                 gbops=0.5 * full['gbops'])
+    start = _report(model, images)
+    quantized_weights = sum(
+        module.weight.numel() for module in model.modules()
+        if hasattr(getattr(module, 'weight_quantizer', None), 'bits'))
+    # Half of what going from 8 to 4 bits on every weight would save.
+    bound = (0.5 * start.bops / 1e9 if budget_key == 'gbops' else
+             start.size_mb - 0.5 * quantized_weights * 4 / 8 / 2**20)
+    mixed = {
+        'weight_bit_choices': (4, 6, 8),
+        'activation_bit_choices': (4, 6, 8),
+        'bit_mutation_prob': 0.5,
+        budget_key: bound
+    }
     result = EvolutionaryCalibrator(
         _fast(mixed_precision=mixed)).calibrate(model, images)
-    assert result.metrics['gbops'] <= 0.5 * full['gbops'] * (1 + 1e-9)
-    assert result.metrics['avg_activation_bits'] < 8
+    end = _report(model, images)
+    measured = end.bops / 1e9 if budget_key == 'gbops' else end.size_mb
+    assert measured <= bound * (1 + 1e-9)
+    assert result.metrics[budget_key] == pytest.approx(measured)
+    # The start (all 8 bits) was over budget: bits had to come down.
+    assert measured < (start.bops / 1e9
+                       if budget_key == 'gbops' else start.size_mb)
 
 
 class PerturbingRefresh:
