@@ -26,7 +26,11 @@ class TokenTap:
             holding it); read its output with a forward hook.
         to_grid (ToGrid): Maps the hooked module's output to a
             (B, H, W, D) grid of patch tokens, class and distillation tokens
-            dropped, Swin windows merged back and un-shifted.
+            dropped, Swin windows merged back and un-shifted. Call it on the
+            output of a forward pass that started after the taps were
+            created: for inputs of varying size it reads the spatial size
+            that hooks installed by :meth:`ModelAdapter.token_taps` recorded
+            during that same pass.
     """
     name: str
     module: nn.Module
@@ -91,11 +95,21 @@ class ModelAdapter:
 
     # ---- where the tokens and blocks are -------------------------------------
     def token_taps(self) -> List[TokenTap]:
-        """One tap per MHSA module, in forward order."""
+        """One tap per MHSA module, in forward order.
+
+        Taps refer to the modules present when called: ask again after
+        :meth:`quantize` has swapped the attention modules.
+        """
         raise NotImplementedError
 
     def blocks(self) -> List[Tuple[str, nn.Module]]:
-        """Transformer blocks, in forward order: the units of the search."""
+        """Transformer blocks, in forward order: the units of the search.
+
+        Each block can be rerun alone as ``block(*args, **kwargs)`` with the
+        arguments captured by a forward hook (``with_kwargs=True``); after
+        :meth:`quantize` each has an ``output_quantizer`` child (when block
+        outputs are quantized), applied by a forward hook.
+        """
         raise NotImplementedError
 
     def block_output_grid(self, name: str, output: torch.Tensor,

@@ -129,6 +129,23 @@ def record_hw_shape(module: nn.Module, nhwc_input: bool = False) -> None:
     module._clamp_mm_records_hw_shape = True
 
 
+def _record_output_hw_shape_hook(module: nn.Module, args: tuple,
+                                 output) -> None:
+    setattr(module, HW_SHAPE_ATTRIBUTE, tuple(int(s) for s in output[1]))
+
+
+def record_output_hw_shape(module: nn.Module) -> None:
+    """Remember the (H, W) a module returns as the second element of its
+    output, as OpenMMLab patch embeddings do (``x, hw_shape = embed(img)``).
+
+    Read it back with :func:`recorded_hw_shape`. Idempotent.
+    """
+    if getattr(module, '_clamp_mm_records_hw_shape', False):
+        return
+    module.register_forward_hook(_record_output_hw_shape_hook)
+    module._clamp_mm_records_hw_shape = True
+
+
 def recorded_hw_shape(module: nn.Module) -> Tuple[int, int]:
     """The (H, W) that :func:`record_hw_shape` saw last.
 
