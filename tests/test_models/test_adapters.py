@@ -168,3 +168,36 @@ def test_attention_only_recipe_leaves_linear_inputs(family):
     points = {quantizer.point for _, quantizer in iter_quantizers(model)}
     assert points == {'weight', 'input'}
     set_quant_mode(model, 'off')
+
+
+def test_w4_weights_take_at_most_16_values_per_channel(family):
+    model, images, _ = family
+    adapter = find_adapter(model)
+    quantize(model, dict(weight_bits=4),
+             lambda m: adapter.forward_images(images))
+    checked = 0
+    for module in model.modules():
+        if isinstance(module, (QuantLinear, QuantConv2d)) and isinstance(
+                module.weight_quantizer, TensorQuantizer):
+            weight = module.weight_quantizer(module.weight).detach()
+            for channel in weight.flatten(1):
+                assert channel.unique().numel() <= 16
+            checked += 1
+    assert checked > 0
+
+
+def test_other_observers_and_log2_softmax(family):
+    model, images, _ = family
+    adapter = find_adapter(model)
+    reference = copy.deepcopy(model)
+    quantize(model,
+             dict(weight_bits=8, act_bits=8, weight_observer='omse',
+                  act_observer='percentile', softmax_quantizer='log2',
+                  point_observers={'softmax': 'minmax'}),
+             lambda m: adapter.forward_images(images))
+    softmax = [q for _, q in iter_quantizers(model) if q.point == 'softmax']
+    assert softmax and all(q.kind == 'log2' for q in softmax)
+    with torch.no_grad():
+        similarity = cosine(adapter.forward_images(images),
+                            find_adapter(reference).forward_images(images))
+    assert similarity > 0.95
