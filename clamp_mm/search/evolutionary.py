@@ -17,8 +17,11 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
+from clamp_mm.models.base import find_adapter
+from clamp_mm.quant import quantize
 from clamp_mm.registry import CALIBRATORS
 from .config import SearchConfig
+from .plots import write_plots
 from .result import SearchResult
 from .search_run import SearchRun, as_refresh_fn
 
@@ -38,16 +41,9 @@ def initialise_from_observers(model: nn.Module, images: torch.Tensor,
     Returns:
         nn.Module: The quantized, calibrated model.
     """
-    from clamp_mm.models.base import find_adapter
-    from clamp_mm.quant import quantize
     adapter = find_adapter(model)
-
-    def forward_loop(quantized_model: nn.Module) -> None:
-        with torch.no_grad():
-            find_adapter(quantized_model).forward_images(images)
-
-    del adapter
-    return quantize(model, recipe, forward_loop)
+    return quantize(model, recipe,
+                    lambda _: adapter.forward_images(images), adapter)
 
 
 @CALIBRATORS.register_module()
@@ -103,6 +99,5 @@ class EvolutionaryCalibrator:
         if self.config.work_dir is not None:
             result.dump(self.config.work_dir)
             if self.config.plots and result.history:
-                from .plots import write_plots
                 write_plots(result, self.config.work_dir)
         return result

@@ -9,7 +9,8 @@ neighbourhood of ``i`` (method.md section 3). Lower is better.
 The neighbourhood is gathered with ``unfold``, so time and memory grow with
 ``k^2 x tokens``, never with ``tokens^2``.
 """
-from typing import Sequence, Union
+import time
+from typing import Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -167,12 +168,15 @@ class BlockScorer:
         kernel_size (int): Neighbourhood side. Defaults to 3.
         temperature (float): InfoNCE temperature. Defaults to 0.2.
         output_mae_weight (float): ``lambda``. Defaults to 1.0.
+        times (dict, optional): Its ``'block_forward'`` entry accumulates
+            the seconds spent in the block's forward alone (the unit cost
+            the search is measured against). Defaults to None.
     """
 
     def __init__(self, block, to_grid, write_genome, inputs, fp_grid,
                  model_output_mae: float, kernel_size: int = 3,
-                 temperature: float = 0.2,
-                 output_mae_weight: float = 1.0) -> None:
+                 temperature: float = 0.2, output_mae_weight: float = 1.0,
+                 times: Optional[dict] = None) -> None:
         self.block = block
         self.to_grid = to_grid
         self.write_genome = write_genome
@@ -181,13 +185,17 @@ class BlockScorer:
                                                 temperature)
         self.model_output_mae = float(model_output_mae)
         self.output_mae_weight = output_mae_weight
+        self.times = times if times is not None else {}
+        self.times.setdefault('block_forward', 0.0)
         #: Candidates scored so far.
         self.num_scored = 0
 
     @torch.no_grad()
     def quantized_grid(self) -> torch.Tensor:
         """The block's output tokens with its quantizers as they are now."""
+        start = time.perf_counter()
         output = run_block(self.block, self.inputs)
+        self.times['block_forward'] += time.perf_counter() - start
         return self.to_grid(output, self.inputs.args, self.inputs.kwargs)
 
     def __call__(self, genome) -> float:

@@ -29,9 +29,11 @@ class SearchResult:
         num_scored (int): Candidates scored (children and re-scored
             population members).
         num_rejected (int): Children rejected by the budget, unscored.
-        times (dict[str, float]): Seconds: total, scoring (block forwards
-            and fitness), caching (full-model forwards), refresh (image
-            updates).
+        times (dict[str, float]): Seconds: total, scoring (candidates:
+            writing, block forward and fitness), block_forward (the block
+            forwards alone), caching (full-model forwards), refresh (image
+            updates). Times accumulate over resumed runs only within one
+            run.
         images (Tensor): The synthetic images as the search left them.
     """
     finished: bool

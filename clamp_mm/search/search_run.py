@@ -87,7 +87,8 @@ class SearchRun:
         self.initial_fitness: Dict[str, float] = {}
         self.history: List[dict] = []
         self.counters = dict(scored=0, rejected=0)
-        self.times = dict(scoring=0.0, caching=0.0, refresh=0.0)
+        self.times = dict(scoring=0.0, block_forward=0.0, caching=0.0,
+                          refresh=0.0)
         self.next_visit = 0
         self.fp_records = None
 
@@ -96,24 +97,20 @@ class SearchRun:
                                           List[Tuple[str, nn.Module]]]:
         names = {id(q): name for name, q in self.quantizers.items()}
         fp_blocks = self.fp_adapter.blocks()
-        searchable = []
+        searchable, self._block_quantizers = [], {}
         for name, block in self.adapter.blocks():
             quantizers = [(names[id(q)], q)
                           for _, q in iter_quantizers(block)
                           if q.is_calibrated]
             if quantizers:
                 searchable.append((name, block))
+                self._block_quantizers[name] = quantizers
             else:
                 self.logger.warning(f'block {name} has no calibrated '
                                     'quantizer; the search skips it')
         if not searchable:
             raise ValueError('no block of the model holds a calibrated '
                              'quantizer: nothing to search')
-        self._block_quantizers = {
-            name: [(names[id(q)], q) for _, q in iter_quantizers(block)
-                   if q.is_calibrated]
-            for name, block in searchable
-        }
         if self.config.block_order == 'last_first':
             searchable = searchable[::-1]
         return searchable, fp_blocks
@@ -246,7 +243,8 @@ class SearchRun:
                            partial(self.adapter.block_output_grid, name),
                            self.layouts[name].write, inputs,
                            self.fp_grids[name], mae, config.kernel_size,
-                           config.temperature, config.output_mae_weight)
+                           config.temperature, config.output_mae_weight,
+                           self.times)
 
     def _refresh_images(self) -> None:
         start = time.perf_counter()
