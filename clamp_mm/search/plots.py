@@ -35,9 +35,14 @@ def plot_fitness(result: SearchResult, path: str) -> str:
                   label=block)
         axis.plot(steps, [e['mean'] for e in entries], color=colour,
                   linestyle=':', linewidth=0.8)
+        refreshed = [step for step, e in zip(steps, entries)
+                     if e.get('refreshed')]
+        axis.scatter(refreshed, [entries[step]['best'] for step in refreshed],
+                     color=colour, marker='x', zorder=3)
     axis.set_xlabel('cycle of the block (over all passes)')
     axis.set_ylabel('fitness (lower is better)')
-    axis.set_title('Search fitness per block: best (solid), mean (dotted)')
+    axis.set_title('Search fitness per block: best (solid), mean (dotted),\n'
+                   'x: cycle run on refreshed images (new data, new scale)')
     axis.legend(fontsize='x-small', ncol=2)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
