@@ -21,10 +21,16 @@ def _or_identity(quantizer: Optional[nn.Module]) -> nn.Module:
 
 def _quantize_weight(module: nn.Module) -> torch.Tensor:
     quantizer = module.weight_quantizer
-    # Weights are always at hand: a weight quantizer that was never
-    # calibrated observes the weight itself instead of failing.
-    if (getattr(quantizer, 'mode', 'off') == 'quantize'
-            and not quantizer.is_calibrated):
+    mode = getattr(quantizer, 'mode', None)
+    if mode == 'calibrate':
+        # The weight does not change between calibration batches: observe
+        # it once (OMSE would otherwise store a copy per batch).
+        if not quantizer.observer.has_data:
+            quantizer.observe(module.weight)
+        return module.weight
+    if mode == 'quantize' and not quantizer.is_calibrated:
+        # Weights are always at hand: a weight quantizer that was never
+        # calibrated observes the weight itself instead of failing.
         quantizer.observe(module.weight)
         quantizer.compute_qparams()
     return quantizer(module.weight)

@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping
 
-from .observers import OBSERVER_NAMES
+from .observers import OBSERVER_NAMES, build_observer
 from .tensor_quantizer import QUANTIZER_KINDS
 
 #: Quant points, i.e. the roles a TensorQuantizer can have.
@@ -127,8 +127,13 @@ class QuantRecipe:
             name: dict(kwargs)
             for name, kwargs in dict(self.observer_kwargs).items()
         }
-        for name in self.observer_kwargs:
+        for name, kwargs in self.observer_kwargs.items():
             _check_choice('observer_kwargs key', name, OBSERVER_NAMES)
+            try:  # fail now, not in the middle of a model swap
+                build_observer(dict(type=OBSERVER_NAMES[name], **kwargs))
+            except (TypeError, ValueError) as error:
+                raise ValueError(f'observer_kwargs[{name!r}]={kwargs} is not '
+                                 f'valid for that observer: {error}') from None
         _check_choice('softmax_quantizer', self.softmax_quantizer,
                       QUANTIZER_KINDS)
         _check_choice('scope', self.scope, SCOPES)

@@ -28,11 +28,14 @@ def test_bad_bits_name_field_and_range(field, value):
     (dict(scope='neck'), 'scope'),
     (dict(overrides={'blocks.0.*': dict(bits=4)}), 'key'),
     (dict(overrides={'blocks.0.*': dict(weight_bits=12)}), 'weight_bits'),
+    (dict(observer_kwargs={'percentile': dict(percentile=20)}),
+     'observer_kwargs'),
+    (dict(observer_kwargs={'omse': dict(ratio=0.5)}), 'observer_kwargs'),
 ])
 def test_bad_values_name_field_and_choices(kwargs, field):
     with pytest.raises(ValueError, match=field) as error:
         QuantRecipe(**kwargs)
-    assert 'must be' in str(error.value)
+    assert 'must be' in str(error.value) or 'not valid' in str(error.value)
 
 
 def test_point_observer_and_kwargs():
