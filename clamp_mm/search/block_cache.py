@@ -1,8 +1,9 @@
 """Record what each block receives and returns on the synthetic batch.
 
 The local fitness runs one block on a stored input instead of the whole
-model: one full forward with hooks on every block fills the cache, and each
-candidate afterwards costs one block forward.
+model: at each block visit one FP forward (and one quantized forward) with a
+hook on that block records what it needs, and each candidate afterwards
+costs one block forward.
 """
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Sequence, Tuple

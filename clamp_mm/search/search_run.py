@@ -20,7 +20,7 @@ from torch import nn
 from clamp_mm.models.base import find_adapter
 from clamp_mm.quant.tensor_quantizer import (TensorQuantizer,
                                              iter_quantizers, set_quant_mode)
-from .block_cache import record_block_io, record_block_input
+from .block_cache import record_block_input
 from .checkpointing import (capture_rng_states, load_state,
                             restore_rng_states, save_state)
 from .config import SearchConfig
@@ -90,13 +90,12 @@ class SearchRun:
         self.times = dict(scoring=0.0, block_forward=0.0, caching=0.0,
                           refresh=0.0)
         self.next_visit = 0
-        self.fp_records = None
 
     # ---- set-up -----------------------------------------------------------------
     def _searchable_blocks(self) -> Tuple[List[Tuple[str, nn.Module]],
-                                          List[Tuple[str, nn.Module]]]:
+                                          Dict[str, nn.Module]]:
         names = {id(q): name for name, q in self.quantizers.items()}
-        fp_blocks = self.fp_adapter.blocks()
+        fp_blocks = dict(self.fp_adapter.blocks())
         searchable, self._block_quantizers = [], {}
         for name, block in self.adapter.blocks():
             quantizers = [(names[id(q)], q)
@@ -207,44 +206,37 @@ class SearchRun:
     def _forward_quantized(self):
         return self.adapter.forward_images(self.images)
 
-    def _cache_fp(self) -> None:
-        start = time.perf_counter()
-        self.fp_records, self.fp_output = record_block_io(
-            partial(self.fp_adapter.forward_images, self.images),
-            self.fp_blocks)
-        self.fp_grids = {
-            name: self.adapter.block_output_grid(name, record.output,
-                                                 record.args, record.kwargs)
-            for name, record in self.fp_records.items()
-        }
-        self.times['caching'] += time.perf_counter() - start
-
     @torch.no_grad()
     def make_scorer(self, name: str, block: nn.Module) -> BlockScorer:
         """The scorer of block ``name`` on the current images and model.
 
-        Runs the FP model once if the images changed, and the quantized
-        model once (the model-output MAE term, and the block's own input
-        when ``block_input='quantized'``).
+        Runs the FP model once (the block's FP input and output tokens, and
+        the FP model output) and the quantized model once (the model-output
+        MAE term, and the block's own input when ``block_input`` is
+        ``'quantized'``). Only this block's tensors are kept, so memory does
+        not grow with depth even at detector resolutions.
         """
-        if self.fp_records is None:
-            self._cache_fp()
         start = time.perf_counter()
+        fp_inputs, fp_output = record_block_input(
+            partial(self.fp_adapter.forward_images, self.images), name,
+            self.fp_blocks[name])
+        fp_grid = self.adapter.block_output_grid(name, fp_inputs.output,
+                                                 fp_inputs.args,
+                                                 fp_inputs.kwargs)
         if self.config.block_input == 'quantized':
             inputs, quantized_output = record_block_input(
                 self._forward_quantized, name, block)
         else:
-            inputs = self.fp_records[name]
+            inputs = fp_inputs
             quantized_output = self._forward_quantized()
-        mae = float(output_mae(quantized_output, self.fp_output))
+        mae = float(output_mae(quantized_output, fp_output))
         self.times['caching'] += time.perf_counter() - start
         config = self.config
         return BlockScorer(block,
                            partial(self.adapter.block_output_grid, name),
-                           self.layouts[name].write, inputs,
-                           self.fp_grids[name], mae, config.kernel_size,
-                           config.temperature, config.output_mae_weight,
-                           self.times)
+                           self.layouts[name].write, inputs, fp_grid, mae,
+                           config.kernel_size, config.temperature,
+                           config.output_mae_weight, self.times)
 
     def _refresh_images(self) -> None:
         start = time.perf_counter()
@@ -258,7 +250,6 @@ class SearchRun:
         self.images = images.detach()
         self.model.eval()
         self.fp_model.eval()
-        self.fp_records = None
         self.times['refresh'] += time.perf_counter() - start
 
     # ---- the search -------------------------------------------------------------
