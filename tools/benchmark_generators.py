@@ -7,10 +7,11 @@ of the same model and batch (the least any pixel-optimising generator must
 do: the model frozen, gradients to the images only). Goal of method.md:
 CLAMP within 1.3x the time and 1.2x the memory of that baseline.
 
-Every measurement runs in its own subprocess, so the peak resident set size
-(``ru_maxrss``) belongs to that measurement alone; the figure reported is the
-peak minus the resident size just before the first step (model, inputs and
-interpreter excluded).
+Time: the fastest step after the first, without any profiler (on a CPU
+shared with other jobs the minimum is the figure least disturbed by them). Memory: the peak of live tensor memory during two further steps,
+replayed from the allocations and frees the torch profiler records
+(``profile_memory=True``), minus what was alive before them (model weights
+excluded). Every measurement runs in its own subprocess.
 
 Example:
     nice -n 10 python tools/benchmark_generators.py --threads 1 \
@@ -22,8 +23,6 @@ import json
 import os
 import os.path as osp
 import platform
-import resource
-import statistics
 import subprocess
 import sys
 import time
@@ -62,10 +61,23 @@ def build_model(name: str, resolution):
     raise ValueError(f'unknown model {name!r}')
 
 
-def current_rss_bytes() -> int:
-    """Resident set size of this process now."""
-    with open('/proc/self/statm') as statm:
-        return int(statm.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+def peak_tensor_bytes(run) -> int:
+    """Peak of the tensor memory ``run()`` allocates beyond what it frees.
+
+    Replays, in time order, the bytes each profiled operator allocated net
+    of what it freed (its own share, children excluded), and returns the
+    highest running total.
+    """
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU],
+                 profile_memory=True) as profiler:
+        run()
+    events = sorted(profiler.events(), key=lambda e: e.time_range.start)
+    alive = peak = 0
+    for event in events:
+        alive += event.self_cpu_memory_usage
+        peak = max(peak, alive)
+    return peak
 
 
 def measure(case: str, method: str, iterations: int) -> dict:
@@ -85,35 +97,41 @@ def measure(case: str, method: str, iterations: int) -> dict:
         calibration = torch.randn(batch_size, 3, *resolution)
         quantize(quantized, dict(weight_bits=4, act_bits=8),
                  lambda m: find_adapter(m).forward_images(calibration))
-    step_seconds = []
-    rss_before = current_rss_bytes()
     if method == 'forward+backward':
         images = torch.randn(batch_size, 3, *resolution, requires_grad=True)
-        with frozen(model):
-            for _ in range(iterations):
-                started = time.perf_counter()
-                output = adapter.forward_images(images)
-                outputs = output if isinstance(output,
-                                               (tuple, list)) else [output]
-                sum(o.float().sum() for o in outputs).backward()
-                images.grad = None
-                step_seconds.append(time.perf_counter() - started)
+
+        def run(steps):
+            seconds = []
+            with frozen(model):
+                for _ in range(steps):
+                    started = time.perf_counter()
+                    output = adapter.forward_images(images)
+                    outputs = (output if isinstance(output, (tuple, list))
+                               else [output])
+                    sum(o.float().sum() for o in outputs).backward()
+                    images.grad = None
+                    seconds.append(time.perf_counter() - started)
+            return seconds
     else:
         # One round: the cost of a step does not depend on the round.
         extra = {} if method == 'ClampGenerator' else dict(num_rounds=1)
-        generator = GENERATORS.build(
-            dict(type=f'clamp_mm.{method}', iterations=iterations,
-                 batch_size=batch_size, progress=False, log_interval=0,
-                 **extra))
-        generator.generate(adapter, batch_size, resolution,
-                           quantized_model=quantized)
-        step_seconds = [entry['seconds'] for entry in generator.loss_log]
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+        def run(steps):
+            generator = GENERATORS.build(
+                dict(type=f'clamp_mm.{method}', iterations=steps,
+                     batch_size=batch_size, progress=False, log_interval=0,
+                     **extra))
+            generator.generate(adapter, batch_size, resolution,
+                               quantized_model=quantized)
+            return [entry['seconds'] for entry in generator.loss_log]
+
+    step_seconds = run(iterations)
+    peak = peak_tensor_bytes(lambda: run(2))
     return dict(
         case=case,
         method=method,
-        seconds_per_step=statistics.median(step_seconds[1:] or step_seconds),
-        peak_bytes=peak - rss_before,
+        seconds_per_step=min(step_seconds[1:] or step_seconds),
+        peak_bytes=peak,
         steps=len(step_seconds))
 
 
@@ -138,10 +156,10 @@ def format_report(results, threads, iterations, elapsed) -> str:
         '', f'- machine: {platform.machine()}, {os.cpu_count()} cores '
         f'(shared with other jobs), {platform.platform()}',
         f'- torch {torch.__version__}, {threads} thread(s), CPU',
-        f'- {iterations} steps per measurement (median of the steps after '
-        'the first), each measurement in a fresh process',
-        '- memory: peak resident size minus the resident size just before '
-        'the first step', '- models randomly initialised (weights do not '
+        f'- {iterations} steps per measurement; time: the fastest step after '
+        'the first; each measurement in a fresh process',
+        '- memory: peak of live tensor memory over two steps (torch '
+        'profiler allocations replayed), weights and inputs excluded', '- models randomly initialised (weights do not '
         'change the cost)', f'- total benchmark wall time: {elapsed:.0f} s',
         '', 'Goal (method.md): CLAMP within 1.3x the time and 1.2x the '
         'memory of forward+backward.', ''

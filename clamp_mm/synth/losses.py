@@ -11,7 +11,7 @@ Pure torch, no mmengine: every function maps tensors to a scalar loss.
 * :func:`total_variation`: the image prior.
 """
 import math
-from typing import List, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -39,6 +39,68 @@ def neighbour_offsets(kernel_size: int) -> List[Tuple[int, int]]:
             for dx in range(-radius, radius + 1) if (dy, dx) != (0, 0)]
 
 
+def _neighbour_regions(height: int, width: int, kernel_size: int):
+    """Per offset: (dy, dx, top, bottom, left, right), where token (y, x)
+    has neighbour (y + dy, x + dx) inside the grid exactly for y in
+    [top, bottom) and x in [left, right) (an empty range on tiny grids)."""
+    regions = []
+    for dy, dx in neighbour_offsets(kernel_size):
+        top, bottom = max(0, -dy), max(0, height - max(0, dy))
+        left, right = max(0, -dx), max(0, width - max(0, dx))
+        regions.append((dy, dx, top, max(top, bottom), left, max(left,
+                                                                right)))
+    return regions
+
+
+class _NeighbourDotProducts(torch.autograd.Function):
+    """Dot product of every token with each of its k x k neighbours.
+
+    A hand-written backward: autograd through per-offset slices would
+    allocate and zero-fill a full-size gradient for every slice (16 per
+    layer for k = 3), which made the loss cost as much as the model. Here
+    the gradient is accumulated in place into one buffer, only the grid
+    itself (no copy) is kept for backward, and each pair of opposite offsets
+    (o, -o) shares one product: dot(i, i + o) is dot(j, j - o) for j = i + o.
+    """
+
+    @staticmethod
+    def forward(ctx, grid: torch.Tensor, kernel_size: int) -> torch.Tensor:
+        batch, height, width, _ = grid.shape
+        regions = _neighbour_regions(height, width, kernel_size)
+        index_of = {(dy, dx): index
+                    for index, (dy, dx, *_) in enumerate(regions)}
+        pairs = []
+        dots = grid.new_zeros(batch, height, width, len(regions))
+        for index, (dy, dx, top, bottom, left, right) in enumerate(regions):
+            if (dy, dx) < (0, 0) or bottom == top or right == left:
+                continue  # the opposite offset computes it
+            opposite = index_of[(-dy, -dx)]
+            centre = grid[:, top:bottom, left:right]
+            neighbour = grid[:, top + dy:bottom + dy, left + dx:right + dx]
+            products = torch.linalg.vecdot(centre, neighbour)
+            dots[:, top:bottom, left:right, index] = products
+            dots[:, top + dy:bottom + dy, left + dx:right + dx,
+                 opposite] = products
+            pairs.append((index, opposite, dy, dx, top, bottom, left, right))
+        ctx.save_for_backward(grid)
+        ctx.pairs = pairs
+        return dots
+
+    @staticmethod
+    def backward(ctx, grad_dots: torch.Tensor):
+        grid, = ctx.saved_tensors
+        grad = torch.zeros_like(grid)
+        for index, opposite, dy, dx, top, bottom, left, right in ctx.pairs:
+            centre = (slice(None), slice(top, bottom), slice(left, right))
+            neighbour = (slice(None), slice(top + dy, bottom + dy),
+                         slice(left + dx, right + dx))
+            weight = (grad_dots[centre + (index, )] +
+                      grad_dots[neighbour + (opposite, )])[..., None]
+            grad[centre].addcmul_(weight, grid[neighbour])
+            grad[neighbour].addcmul_(weight, grid[centre])
+        return grad, None
+
+
 def neighbour_cosine_similarities(
         grid: torch.Tensor,
         kernel_size: int = 3) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -62,28 +124,23 @@ def neighbour_cosine_similarities(
         raise ValueError(f'grid has shape {tuple(grid.shape)}, expected '
                          '(B, H, W, D)')
     _, height, width, _ = grid.shape
+    radius = kernel_size // 2
+    dots = _NeighbourDotProducts.apply(grid, kernel_size)
     norms = grid.norm(dim=-1).clamp_min(_NORM_EPS)
-    similarities, valid = [], []
-    for dy, dx in neighbour_offsets(kernel_size):
-        # Token (y, x) has neighbour (y + dy, x + dx) inside the grid exactly
-        # for y in [top, bottom) and x in [left, right).
-        top, bottom = max(0, -dy), height - max(0, dy)
-        left, right = max(0, -dx), width - max(0, dx)
-        mask = torch.zeros(height, width, dtype=torch.bool, device=grid.device)
-        if bottom <= top or right <= left:
-            similarities.append(grid.new_zeros(grid.shape[:3]))
-            valid.append(mask)
-            continue
-        mask[top:bottom, left:right] = True
-        centre = grid[:, top:bottom, left:right]
-        neighbour = grid[:, top + dy:bottom + dy, left + dx:right + dx]
-        dots = (centre * neighbour).sum(-1)
-        cosine = dots / (norms[:, top:bottom, left:right] *
-                         norms[:, top + dy:bottom + dy, left + dx:right + dx])
-        similarities.append(
-            F.pad(cosine, (left, width - right, top, height - bottom)))
-        valid.append(mask)
-    return torch.stack(similarities, -1), torch.stack(valid, -1)
+    # Norms are 1/D of the grid: plain autograd through padding is cheap.
+    padded_norms = F.pad(norms, (radius, radius, radius, radius), value=1.0)
+    neighbour_norms = torch.stack([
+        padded_norms[:, radius + dy:radius + dy + height,
+                     radius + dx:radius + dx + width]
+        for dy, dx in neighbour_offsets(kernel_size)
+    ], -1)
+    valid = torch.zeros(height, width, len(neighbour_offsets(kernel_size)),
+                        dtype=torch.bool, device=grid.device)
+    for index, (_, _, top, bottom, left, right) in enumerate(
+            _neighbour_regions(height, width, kernel_size)):
+        valid[top:bottom, left:right, index] = True
+    similarities = dots / (norms[..., None] * neighbour_norms)
+    return similarities, valid
 
 
 @torch.no_grad()
@@ -181,8 +238,14 @@ def multi_layer_contrastive_loss(grids: Sequence[torch.Tensor],
 
 
 def _similarity_entropy(grid: torch.Tensor, bandwidth: float,
-                        num_density_points: int) -> torch.Tensor:
-    tokens = F.normalize(grid.flatten(1, 2), dim=-1, eps=_NORM_EPS)
+                        num_density_points: int,
+                        max_tokens: Optional[int]) -> torch.Tensor:
+    tokens = grid.flatten(1, 2)
+    if max_tokens is not None and tokens.shape[1] > max_tokens:
+        # An evenly strided subset keeps the spatial spread of the pairs.
+        stride = math.ceil(tokens.shape[1] / max_tokens)
+        tokens = tokens[:, ::stride]
+    tokens = F.normalize(tokens, dim=-1, eps=_NORM_EPS)
     num_tokens = tokens.shape[1]
     similarity = tokens @ tokens.transpose(1, 2)
     rows, cols = torch.triu_indices(
@@ -201,7 +264,9 @@ def _similarity_entropy(grid: torch.Tensor, bandwidth: float,
 
 def patch_similarity_entropy(grid: torch.Tensor,
                              bandwidth: float = 0.01,
-                             num_density_points: int = 201) -> torch.Tensor:
+                             num_density_points: int = 201,
+                             max_tokens: Optional[int] = 1024
+                             ) -> torch.Tensor:
     """PSAQ-ViT v1's prior: entropy of the patch-similarity density.
 
     The cosine similarity of every pair of tokens of each image, its Gaussian
@@ -209,13 +274,18 @@ def patch_similarity_entropy(grid: torch.Tensor,
     and the differential entropy of that density, averaged over the batch.
     Quadratic in the number of tokens by definition; the intermediate
     (B, points, pairs) tensor is recomputed in backward (activation
-    checkpointing), so only one layer's worth is alive at a time.
+    checkpointing), so only one layer's worth is alive at a time. Above
+    ``max_tokens`` tokens (detector resolutions: a Swin-T stage at 512x512
+    has 16,384) an evenly strided subset of tokens is used, since all pairs
+    would need gigabytes per image: our deviation, PSAQ-ViT ran at 224.
 
     Args:
         grid (Tensor): Token grid (B, H, W, D).
         bandwidth (float): Kernel bandwidth. Defaults to 0.01.
         num_density_points (int): Points the density is evaluated on; their
             spacing should not exceed the bandwidth. Defaults to 201.
+        max_tokens (int, optional): Most tokens per image whose pairs are
+            used; None uses all. Defaults to 1024.
 
     Returns:
         Tensor: Scalar entropy (to be maximised).
@@ -228,9 +298,10 @@ def patch_similarity_entropy(grid: torch.Tensor,
     if grid.shape[1] * grid.shape[2] < 2:
         return grid.sum() * 0
     if not grid.requires_grad:
-        return _similarity_entropy(grid, bandwidth, num_density_points)
+        return _similarity_entropy(grid, bandwidth, num_density_points,
+                                   max_tokens)
     return checkpoint(_similarity_entropy, grid, bandwidth,
-                      num_density_points, use_reentrant=False)
+                      num_density_points, max_tokens, use_reentrant=False)
 
 
 def random_label_cross_entropy(logits: torch.Tensor,

@@ -12,14 +12,15 @@ from .optimising_generator import LossInputs, OptimisingGenerator
 
 
 def mean_similarity_entropy(grids: Sequence[torch.Tensor], bandwidth: float,
-                            num_density_points: int) -> torch.Tensor:
+                            num_density_points: int,
+                            max_tokens: Optional[int]) -> torch.Tensor:
     """Patch-similarity entropy averaged over the tapped layers."""
     if not grids:
         raise ValueError('no token grids for the patch-similarity entropy: '
                          'the adapter returned no token taps')
     return torch.stack([
-        patch_similarity_entropy(grid, bandwidth, num_density_points)
-        for grid in grids
+        patch_similarity_entropy(grid, bandwidth, num_density_points,
+                                 max_tokens) for grid in grids
     ]).mean()
 
 
@@ -40,6 +41,9 @@ class PSAQv1Generator(OptimisingGenerator):
         bandwidth (float): Kernel-density bandwidth. Defaults to 0.01.
         num_density_points (int): Points of [-1, 1] the density is
             evaluated on. Defaults to 201.
+        max_tokens (int, optional): Most tokens per image whose pairs enter
+            the density (a strided subset above it, for detector
+            resolutions); None uses all. Defaults to 1024.
         entropy_weight (float): Weight of the entropy. Defaults to 1.0.
         output_weight (float): Weight of the cross-entropy to random labels
             (classifiers only). Defaults to 1.0.
@@ -53,6 +57,7 @@ class PSAQv1Generator(OptimisingGenerator):
     warmup_iterations: int = 0
     bandwidth: float = 0.01
     num_density_points: int = 201
+    max_tokens: Optional[int] = 1024
     entropy_weight: float = 1.0
     output_weight: float = 1.0
     round_jitters: Sequence[int] = (15, 30)
@@ -70,7 +75,8 @@ class PSAQv1Generator(OptimisingGenerator):
         terms = {
             'similarity_entropy':
             -self.entropy_weight * mean_similarity_entropy(
-                inputs.grids, self.bandwidth, self.num_density_points)
+                inputs.grids, self.bandwidth, self.num_density_points,
+                self.max_tokens)
         }
         if inputs.targets is not None and self.output_weight:
             terms['output'] = self.output_weight * random_label_cross_entropy(

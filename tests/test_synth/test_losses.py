@@ -162,3 +162,15 @@ def test_output_disagreement():
 def test_total_variation_zero_on_constant_images():
     assert total_variation(torch.full((1, 3, 5, 5), 2.0)) == 0
     assert total_variation(torch.randn(1, 3, 5, 5)) > 0
+
+
+def test_similarity_entropy_subsamples_large_grids():
+    torch.manual_seed(7)
+    grid = torch.randn(1, 8, 8, 4)
+    full = patch_similarity_entropy(grid, 0.1, 41, max_tokens=None)
+    # Every second token: the same as the entropy of that subset's pairs.
+    subset = grid.flatten(1, 2)[:, ::2][:, :, None]
+    expected = patch_similarity_entropy(subset, 0.1, 41, max_tokens=None)
+    sampled = patch_similarity_entropy(grid, 0.1, 41, max_tokens=32)
+    torch.testing.assert_close(sampled, expected)
+    assert not torch.equal(sampled, full)
