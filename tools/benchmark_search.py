@@ -46,7 +46,7 @@ SETTINGS = {'W4/A8': (4, 8), 'W4/A4': (4, 4)}
 #: Search presets: the method's defaults, or a shorter search.
 PRESETS = {
     'method': dict(),
-    'short': dict(passes=3),
+    'short': dict(passes=2),
 }
 
 
@@ -58,7 +58,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         choices=list(SETTINGS))
     parser.add_argument('--preset', default='method', choices=list(PRESETS),
                         help='search hyper-parameters (method.md defaults, '
-                        'or 3 passes instead of 10)')
+                        'or 2 passes instead of 10)')
     parser.add_argument('--no-cyclic', action='store_true',
                         help='ablation: no image refresh during the search')
     parser.add_argument('--num-images', type=int, default=32,

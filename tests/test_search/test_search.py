@@ -191,14 +191,16 @@ def _resumable_config(work_dir, **overrides):
                  work_dir=work_dir, **overrides)
 
 
-def test_stop_and_resume_is_bit_identical(tmp_path):
+@pytest.mark.parametrize('block_input', ['fp', 'quantized'])
+def test_stop_and_resume_is_bit_identical(tmp_path, block_input):
     float_model, _, images = quantized_tiny('timm_vit')
 
     def run(work_dir, stop_after=None):
         torch.manual_seed(123)
         model = copy.deepcopy(float_model)
         config = _resumable_config(str(work_dir),
-                                   stop_after_visits=stop_after)
+                                   stop_after_visits=stop_after,
+                                   block_input=block_input)
         result = EvolutionaryCalibrator(config).calibrate(
             model, images, PerturbingRefresh(),
             recipe=dict(weight_bits=4, act_bits=8))
