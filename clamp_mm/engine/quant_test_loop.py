@@ -164,7 +164,8 @@ class QuantTestLoop(TestLoop):
         fp_metrics = None
         extra = {}
         if self.load_quantized:
-            load_quantized(self.model, self.load_quantized)
+            content = load_quantized(self.model, self.load_quantized)
+            self.recipe = QuantRecipe.from_dict(content['recipe'])
             self.runner.logger.info(
                 f'restored the quantized model from {self.load_quantized}')
             if self.evaluate_fp:
@@ -178,11 +179,11 @@ class QuantTestLoop(TestLoop):
             if self.evaluate_fp:
                 fp_metrics = self._evaluate('FP')
             extra = self._quantize()
-        metrics = self._evaluate(self._label())
+        metrics = self._evaluate(self.quantized_label)
         self.results = dict(fp=fp_metrics, quantized=metrics)
         self.runner.logger.info(
             'results:\n' + side_by_side_table(metrics, fp_metrics,
-                                              self._label()))
+                                              self.quantized_label))
         if dist.is_main_process():
             write_results(self.runner.work_dir, metrics, fp_metrics,
                           dict(recipe=self.recipe.to_dict(), **extra))
@@ -190,7 +191,9 @@ class QuantTestLoop(TestLoop):
         self.runner.call_hook('after_test')
         return metrics
 
-    def _label(self) -> str:
+    @property
+    def quantized_label(self) -> str:
+        """Name of the quantized model in logs and tables."""
         if self.load_quantized:
             return 'quantized'
         return f'W{self.recipe.weight_bits}/A{self.recipe.act_bits}'

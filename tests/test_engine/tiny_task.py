@@ -92,16 +92,14 @@ class TinyTop1(BaseMetric):
 
 
 def register() -> None:
-    """Register the three classes in mmengine's root registries."""
+    """Register the three classes in mmengine's root registries (done on
+    import too, so a config's ``custom_imports=['tiny_task']`` suffices)."""
     MODELS.register_module(module=TinyViTClassifier, force=True)
     DATASETS.register_module(module=TinyLabelledImages, force=True)
     METRICS.register_module(module=TinyTop1, force=True)
 
 
-def unregister() -> None:
-    MODELS.module_dict.pop('TinyViTClassifier', None)
-    DATASETS.module_dict.pop('TinyLabelledImages', None)
-    METRICS.module_dict.pop('TinyTop1', None)
+register()
 
 
 def write_float_checkpoint(folder: str, seed: int = 0) -> tuple:
@@ -157,3 +155,20 @@ def tiny_runner_cfg(work_dir: str, label_file: str, checkpoint: str,
         env_cfg=dict(dist_cfg=dict(backend='gloo')),
         log_level='WARNING',
         randomness=dict(seed=123))
+
+
+def write_config_file(folder: str, label_file: str, **loop_overrides) -> str:
+    """A config file for tools/quantize.py running the tiny task.
+
+    The test process must put this file's folder on PYTHONPATH:
+    ``custom_imports`` imports ``tiny_task`` to register the classes.
+    """
+    from mmengine.config import Config
+    cfg = tiny_runner_cfg(None, label_file, None, **loop_overrides)
+    cfg.pop('work_dir')
+    cfg.pop('load_from')
+    cfg['custom_imports'] = dict(imports=['tiny_task'],
+                                 allow_failed_imports=False)
+    path = osp.join(folder, 'tiny_quant_cfg.py')
+    Config(cfg).dump(path)
+    return path
