@@ -20,15 +20,20 @@ def vit_tokens_to_grid(backbone: nn.Module, num_prefix_tokens: int,
                        tokens: torch.Tensor) -> torch.Tensor:
     """(B, prefix + H*W, D) tokens of an OpenMMLab ViT to (B, H, W, D).
 
-    The grid size is the one the patch embedding returned on the current
-    forward (recorded by a hook), else the backbone's configured
-    ``patch_resolution``, else square.
+    The grid size is the one the patch embedding returned on the latest
+    forward (recorded by a hook the adapter installs when it is created),
+    else the backbone's configured resolution, else square.
     """
     candidates = [
         getattr(backbone.patch_embed, HW_SHAPE_ATTRIBUTE, None),
         getattr(backbone, 'patch_resolution', None),
         getattr(backbone.patch_embed, 'init_out_size', None)
     ]
+    image_size = getattr(backbone, 'img_size', None)
+    patch_size = getattr(backbone, 'patch_size', None)
+    if isinstance(image_size, (tuple, list)) and isinstance(patch_size, int):
+        candidates.append((image_size[0] // patch_size,
+                           image_size[1] // patch_size))
     grid = resolve_grid_size(tokens.shape[1] - num_prefix_tokens, candidates)
     return sequence_to_grid(tokens, num_prefix_tokens, grid)
 
@@ -52,9 +57,14 @@ class MMPretrainViTAdapter(MMPretrainClassifierMixin, OpenMMLabAdapter):
             return ()
         return (VisionTransformer, )
 
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__(model)
+        # Token grids need the (H, W) of the current input: record it from
+        # the patch embedding on every forward from now on.
+        record_output_hw_shape(self.backbone().patch_embed)
+
     def _to_grid(self) -> partial:
         backbone = self.backbone()
-        record_output_hw_shape(backbone.patch_embed)
         return partial(vit_tokens_to_grid, backbone,
                        backbone.num_extra_tokens)
 

@@ -47,6 +47,12 @@ class MMSegViTAdapter(OpenMMLabAdapter):
             return ()
         return (VisionTransformer, )
 
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__(model)
+        # Token grids need the (H, W) of the current input: record it from
+        # the patch embedding on every forward from now on.
+        record_output_hw_shape(self.backbone().patch_embed)
+
     @property
     def num_prefix_tokens(self) -> int:
         """1 when the class token goes through the layers, else 0."""
@@ -58,7 +64,6 @@ class MMSegViTAdapter(OpenMMLabAdapter):
 
     def token_taps(self) -> List[TokenTap]:
         backbone = self.backbone()
-        record_output_hw_shape(backbone.patch_embed)
         return [
             TokenTap(
                 f'{name}.attn.attn', block.attn.attn,
@@ -69,9 +74,8 @@ class MMSegViTAdapter(OpenMMLabAdapter):
 
     def block_output_grid(self, name: str, output: torch.Tensor,
                           args: tuple, kwargs: dict) -> torch.Tensor:
-        backbone = self.backbone()
-        record_output_hw_shape(backbone.patch_embed)
-        return vit_tokens_to_grid(backbone, self.num_prefix_tokens, output)
+        return vit_tokens_to_grid(self.backbone(), self.num_prefix_tokens,
+                                  output)
 
     def swap_attention(self, factory) -> List[str]:
         names = []

@@ -51,7 +51,8 @@ def _mm_build(package, cfg):
     pytest.importorskip('mmcv.ops')
     registry = pytest.importorskip(f'{package}.registry')
     model = registry.MODELS.build(cfg)
-    return model.eval()
+    model.eval()  # OpenMMLab Swin's train() returns None, not self
+    return model
 
 
 def _mm_classifier(backbone, head, neck=None):
