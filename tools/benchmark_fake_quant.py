@@ -35,47 +35,55 @@ def _mm(package, cfg, size):
 
 
 def _classifier(backbone, head, neck=None):
-    return dict(type='ImageClassifier', backbone=backbone, neck=neck,
-                head=dict(head, num_classes=1000,
+    return dict(type='ImageClassifier',
+                backbone=backbone,
+                neck=neck,
+                head=dict(head,
+                          num_classes=1000,
                           loss=dict(type='CrossEntropyLoss')),
                 data_preprocessor=dict(type='ClsDataPreprocessor'))
 
 
 def _dense_swin(package, size):
-    return _mm(package, dict(type='SwinTransformer', init_cfg=None,
-                             drop_path_rate=0.), size)
+    return _mm(package,
+               dict(type='SwinTransformer', init_cfg=None, drop_path_rate=0.),
+               size)
 
 
 #: family -> (model description, builder returning (model, (H, W))).
 FAMILIES = {
-    'timm-deit-t': ('timm deit_tiny_patch16_224', lambda: _timm(
-        'deit_tiny_patch16_224', (224, 224))),
-    'timm-swin-t': ('timm swin_tiny_patch4_window7_224', lambda: _timm(
-        'swin_tiny_patch4_window7_224', (224, 224))),
-    'mmpretrain-deit-t': ('mmpretrain ImageClassifier, VisionTransformer '
-                          'arch deit-tiny', lambda: _mm(
-                              'mmpretrain', _classifier(
-                                  dict(type='VisionTransformer',
-                                       arch='deit-tiny', img_size=224),
-                                  dict(type='VisionTransformerClsHead',
-                                       in_channels=192)), (224, 224))),
-    'mmpretrain-swin-t': ('mmpretrain ImageClassifier, SwinTransformer '
-                          'arch tiny', lambda: _mm(
-                              'mmpretrain', _classifier(
-                                  dict(type='SwinTransformer', arch='tiny',
-                                       img_size=224),
-                                  dict(type='LinearClsHead',
-                                       in_channels=768),
-                                  neck=dict(type='GlobalAveragePooling')),
-                              (224, 224))),
+    'timm-deit-t':
+    ('timm deit_tiny_patch16_224', lambda: _timm('deit_tiny_patch16_224',
+                                                 (224, 224))),
+    'timm-swin-t': ('timm swin_tiny_patch4_window7_224',
+                    lambda: _timm('swin_tiny_patch4_window7_224', (224, 224))),
+    'mmpretrain-deit-t':
+    ('mmpretrain ImageClassifier, VisionTransformer '
+     'arch deit-tiny', lambda: _mm(
+         'mmpretrain',
+         _classifier(
+             dict(type='VisionTransformer', arch='deit-tiny', img_size=224),
+             dict(type='VisionTransformerClsHead', in_channels=192)),
+         (224, 224))),
+    'mmpretrain-swin-t':
+    ('mmpretrain ImageClassifier, SwinTransformer '
+     'arch tiny', lambda: _mm(
+         'mmpretrain',
+         _classifier(dict(type='SwinTransformer', arch='tiny', img_size=224),
+                     dict(type='LinearClsHead', in_channels=768),
+                     neck=dict(type='GlobalAveragePooling')), (224, 224))),
     'mmdet-swin-t': ('mmdet SwinTransformer (Swin-T backbone)',
                      lambda: _dense_swin('mmdet', (256, 256))),
     'mmseg-swin-t': ('mmseg SwinTransformer (Swin-T backbone)',
                      lambda: _dense_swin('mmseg', (256, 256))),
     'mmseg-vit-deit-s': ('mmseg VisionTransformer (DeiT-S dims)', lambda: _mm(
-        'mmseg', dict(type='VisionTransformer', img_size=(256, 256),
-                      embed_dims=384, num_heads=6, init_cfg=None,
-                      drop_path_rate=0.), (256, 256))),
+        'mmseg',
+        dict(type='VisionTransformer',
+             img_size=(256, 256),
+             embed_dims=384,
+             num_heads=6,
+             init_cfg=None,
+             drop_path_rate=0.), (256, 256))),
 }
 
 
@@ -105,17 +113,22 @@ def benchmark(family, repeats):
         quant_seconds = _time(lambda: adapter.forward_images(images), repeats)
     cost = model_cost(quantized, images,
                       lambda model, x: adapter.forward_images(x))
-    return dict(family=family, description=description,
-                size=f'{height}x{width}', float_ms=1000 * float_seconds,
+    return dict(family=family,
+                description=description,
+                size=f'{height}x{width}',
+                float_ms=1000 * float_seconds,
                 quant_ms=1000 * quant_seconds,
                 ratio=quant_seconds / float_seconds,
-                macs=cost.macs, size_mb=cost.size_mb,
+                macs=cost.macs,
+                size_mb=cost.size_mb,
                 float_size_mb=cost.float_size_mb)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--families', nargs='+', default=list(FAMILIES),
+    parser.add_argument('--families',
+                        nargs='+',
+                        default=list(FAMILIES),
                         choices=list(FAMILIES))
     parser.add_argument('--threads', type=int, default=1)
     parser.add_argument('--repeats', type=int, default=5)

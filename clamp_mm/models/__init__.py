@@ -6,9 +6,8 @@ mmseg, mmpretrain) is missing simply matches no model.
 """
 from .base import ModelAdapter, TokenTap, find_adapter
 from .explicit_mha import ExplicitMultiheadAttention
-from .grid import (record_hw_shape, record_output_hw_shape,
-                   recorded_hw_shape, resolve_grid_size, sequence_to_grid,
-                   windows_to_grid)
+from .grid import (record_hw_shape, record_output_hw_shape, recorded_hw_shape,
+                   resolve_grid_size, sequence_to_grid, windows_to_grid)
 from .mmdet_swin import MMDetSwinAdapter
 from .mmpretrain_swin import MMPretrainSwinAdapter
 from .mmpretrain_vit import MMPretrainViTAdapter

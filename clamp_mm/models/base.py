@@ -112,8 +112,8 @@ class ModelAdapter:
         """
         raise NotImplementedError
 
-    def block_output_grid(self, name: str, output: torch.Tensor,
-                          args: tuple, kwargs: dict) -> torch.Tensor:
+    def block_output_grid(self, name: str, output: torch.Tensor, args: tuple,
+                          kwargs: dict) -> torch.Tensor:
         """Lay out block ``name``'s output as a (B, H, W, D) token grid.
 
         Args:
@@ -165,8 +165,7 @@ class ModelAdapter:
             for name in _relative_names(self.post_gelu_names(), root_name)
         }
         swap_linear_and_conv(root, factory,
-                             _relative_names(exclude, root_name),
-                             input_points)
+                             _relative_names(exclude, root_name), input_points)
         if recipe.quantize_head:
             for name in self.head_names():
                 head = self.model.get_submodule(name)

@@ -16,8 +16,8 @@ import torch.nn.functional as F
 
 from clamp_mm.quant import QuantAttentionMixin
 
-_RENAMES = (('in_proj.weight', 'in_proj_weight'),
-            ('in_proj.bias', 'in_proj_bias'))
+_RENAMES = (('in_proj.weight', 'in_proj_weight'), ('in_proj.bias',
+                                                   'in_proj_bias'))
 
 
 def _save_with_float_names(module, state_dict, prefix, local_metadata):
@@ -113,16 +113,17 @@ class ExplicitMultiheadAttention(QuantAttentionMixin, nn.Module):
                 None if explicit.quantizes_output else 'input')
         return explicit
 
-    def forward(self,
-                query: torch.Tensor,
-                key: Optional[torch.Tensor] = None,
-                value: Optional[torch.Tensor] = None,
-                key_padding_mask: Optional[torch.Tensor] = None,
-                need_weights: bool = True,
-                attn_mask: Optional[torch.Tensor] = None,
-                average_attn_weights: bool = True,
-                is_causal: bool = False
-                ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+    def forward(
+        self,
+        query: torch.Tensor,
+        key: Optional[torch.Tensor] = None,
+        value: Optional[torch.Tensor] = None,
+        key_padding_mask: Optional[torch.Tensor] = None,
+        need_weights: bool = True,
+        attn_mask: Optional[torch.Tensor] = None,
+        average_attn_weights: bool = True,
+        is_causal: bool = False
+    ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         for name, other in (('key', key), ('value', value)):
             if other is not None and not _same_tensor(other, query):
                 raise NotImplementedError(
@@ -137,11 +138,13 @@ class ExplicitMultiheadAttention(QuantAttentionMixin, nn.Module):
         q, k, v = qkv.unbind(0)
         dropout = (lambda p: F.dropout(p, self.dropout)) \
             if self.training and self.dropout > 0 else None
-        out = self.attend(
-            q, k, v, self.head_dim**-0.5,
-            mask=lambda scores: _apply_masks(scores, attn_mask,
-                                             key_padding_mask),
-            dropout=dropout)
+        out = self.attend(q,
+                          k,
+                          v,
+                          self.head_dim**-0.5,
+                          mask=lambda scores: _apply_masks(
+                              scores, attn_mask, key_padding_mask),
+                          dropout=dropout)
         out = out.transpose(1, 2).reshape(batch, length, self.embed_dim)
         out = self.out_proj(out)
         return (out if self.batch_first else out.transpose(0, 1)), None

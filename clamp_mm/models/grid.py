@@ -6,9 +6,9 @@ import torch
 from torch import nn
 
 
-def resolve_grid_size(num_patches: int,
-                      candidates: Sequence[Optional[Tuple[int, int]]] = ()
-                      ) -> Tuple[int, int]:
+def resolve_grid_size(
+    num_patches: int, candidates: Sequence[Optional[Tuple[int, int]]] = ()
+) -> Tuple[int, int]:
     """(H, W) of a token grid holding ``num_patches`` tokens.
 
     Args:

@@ -32,8 +32,8 @@ def vit_tokens_to_grid(backbone: nn.Module, num_prefix_tokens: int,
     image_size = getattr(backbone, 'img_size', None)
     patch_size = getattr(backbone, 'patch_size', None)
     if isinstance(image_size, (tuple, list)) and isinstance(patch_size, int):
-        candidates.append((image_size[0] // patch_size,
-                           image_size[1] // patch_size))
+        candidates.append(
+            (image_size[0] // patch_size, image_size[1] // patch_size))
     grid = resolve_grid_size(tokens.shape[1] - num_prefix_tokens, candidates)
     return sequence_to_grid(tokens, num_prefix_tokens, grid)
 
@@ -65,8 +65,7 @@ class MMPretrainViTAdapter(MMPretrainClassifierMixin, OpenMMLabAdapter):
 
     def _to_grid(self) -> partial:
         backbone = self.backbone()
-        return partial(vit_tokens_to_grid, backbone,
-                       backbone.num_extra_tokens)
+        return partial(vit_tokens_to_grid, backbone, backbone.num_extra_tokens)
 
     def blocks(self) -> List[Tuple[str, nn.Module]]:
         return [(f'{self.prefix}layers.{index}', layer)
@@ -79,8 +78,8 @@ class MMPretrainViTAdapter(MMPretrainClassifierMixin, OpenMMLabAdapter):
             for name, block in self.blocks()
         ]
 
-    def block_output_grid(self, name: str, output: torch.Tensor,
-                          args: tuple, kwargs: dict) -> torch.Tensor:
+    def block_output_grid(self, name: str, output: torch.Tensor, args: tuple,
+                          kwargs: dict) -> torch.Tensor:
         return self._to_grid()(output)
 
     def swap_attention(self, factory) -> List[str]:

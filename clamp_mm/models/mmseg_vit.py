@@ -72,8 +72,8 @@ class MMSegViTAdapter(OpenMMLabAdapter):
             for name, block in self.blocks()
         ]
 
-    def block_output_grid(self, name: str, output: torch.Tensor,
-                          args: tuple, kwargs: dict) -> torch.Tensor:
+    def block_output_grid(self, name: str, output: torch.Tensor, args: tuple,
+                          kwargs: dict) -> torch.Tensor:
         return vit_tokens_to_grid(self.backbone(), self.num_prefix_tokens,
                                   output)
 

@@ -30,12 +30,16 @@ def quantized_class(float_cls: type, quant_mixin: type) -> type:
     if key not in _DERIVED:
         package = float_cls.__module__.split('.')[0].capitalize()
         name = f'Quant{package}{float_cls.__name__}'
-        derived = type(name, (quant_mixin, float_cls), {
-            '__module__': __name__,
-            '__qualname__': name,
-            '__doc__': f'{float_cls.__module__}.{float_cls.__name__} with '
-                       f'attention quant points ({quant_mixin.__name__}).'
-        })
+        derived = type(
+            name, (quant_mixin, float_cls), {
+                '__module__':
+                __name__,
+                '__qualname__':
+                name,
+                '__doc__':
+                f'{float_cls.__module__}.{float_cls.__name__} with '
+                f'attention quant points ({quant_mixin.__name__}).'
+            })
         setattr(sys.modules[__name__], name, derived)
         _DERIVED[key] = derived
     return _DERIVED[key]
@@ -75,9 +79,13 @@ class QuantWindowMSAMixin(QuantAttentionMixin):
         bias = self.relative_position_bias_table[
             self.relative_position_index.view(-1)].view(
                 window_area, window_area, -1).permute(2, 0, 1).contiguous()
-        x = self.attend(q, k, v, self.scale,
+        x = self.attend(q,
+                        k,
+                        v,
+                        self.scale,
                         bias=bias.unsqueeze(0),
-                        mask=partial(add_window_mask, mask=mask,
+                        mask=partial(add_window_mask,
+                                     mask=mask,
                                      num_heads=self.num_heads),
                         dropout=self.attn_drop)
         x = x.transpose(1, 2).reshape(batch_windows, length, channels)

@@ -44,12 +44,11 @@ class OpenMMLabSwinAdapter(OpenMMLabAdapter):
                          partial(_sequence_to_hw_grid, block.attn)))
         return taps
 
-    def block_output_grid(self, name: str, output: torch.Tensor,
-                          args: tuple, kwargs: dict) -> torch.Tensor:
+    def block_output_grid(self, name: str, output: torch.Tensor, args: tuple,
+                          kwargs: dict) -> torch.Tensor:
         height, width = kwargs.get('hw_shape',
                                    args[1] if len(args) > 1 else None)
-        return output.reshape(output.shape[0], height, width,
-                              output.shape[-1])
+        return output.reshape(output.shape[0], height, width, output.shape[-1])
 
     def swap_attention(self, factory) -> List[str]:
         names = []

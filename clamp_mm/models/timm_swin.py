@@ -45,24 +45,25 @@ if WindowAttention is not None:
             quant.init_attention_quantizers(factory)
             quant.qkv = factory.linear(attention.qkv)
             quant.proj = factory.linear(
-                attention.proj,
-                None if quant.quantizes_output else 'input')
+                attention.proj, None if quant.quantizes_output else 'input')
             return quant
 
         def forward(self,
                     x: torch.Tensor,
                     mask: Optional[torch.Tensor] = None) -> torch.Tensor:
             batch_windows, length, _ = x.shape
-            qkv = self.qkv(x).reshape(batch_windows, length, 3,
-                                      self.num_heads,
+            qkv = self.qkv(x).reshape(batch_windows, length, 3, self.num_heads,
                                       -1).permute(2, 0, 3, 1, 4)
             q, k, v = qkv.unbind(0)
-            x = self.attend(
-                q, k, v, self.scale,
-                bias=self._get_rel_pos_bias(),
-                mask=partial(add_window_mask, mask=mask,
-                             num_heads=self.num_heads),
-                dropout=self.attn_drop)
+            x = self.attend(q,
+                            k,
+                            v,
+                            self.scale,
+                            bias=self._get_rel_pos_bias(),
+                            mask=partial(add_window_mask,
+                                         mask=mask,
+                                         num_heads=self.num_heads),
+                            dropout=self.attn_drop)
             x = x.transpose(1, 2).reshape(batch_windows, length, -1)
             return self.proj_drop(self.proj(x))
 else:
@@ -119,21 +120,22 @@ class TimmSwinAdapter(ModelAdapter):
     @staticmethod
     def _windows_to_grid(block: nn.Module,
                          windows: torch.Tensor) -> torch.Tensor:
-        return windows_to_grid(windows, tuple(block.window_size),
+        return windows_to_grid(windows,
+                               tuple(block.window_size),
                                recorded_hw_shape(block),
                                tuple(block.shift_size),
                                shift_before_pad=True)
 
-    def block_output_grid(self, name: str, output: torch.Tensor,
-                          args: tuple, kwargs: dict) -> torch.Tensor:
+    def block_output_grid(self, name: str, output: torch.Tensor, args: tuple,
+                          kwargs: dict) -> torch.Tensor:
         return output  # timm Swin blocks already return (B, H, W, D)
 
     def swap_attention(self, factory) -> List[str]:
         names = []
         for name, block in self.blocks():
-            replace_module(self.model, f'{name}.attn',
-                           QuantTimmWindowAttention.from_float(
-                               block.attn, factory))
+            replace_module(
+                self.model, f'{name}.attn',
+                QuantTimmWindowAttention.from_float(block.attn, factory))
             names.append(f'{name}.attn')
         return names
 

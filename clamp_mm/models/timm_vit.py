@@ -22,8 +22,7 @@ _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def timm_mean_std(model: nn.Module
-                  ) -> Tuple[Sequence[float], Sequence[float]]:
+def timm_mean_std(model: nn.Module) -> Tuple[Sequence[float], Sequence[float]]:
     """Mean and std (0-255 scale) from a timm model's pretrained_cfg."""
     cfg = getattr(model, 'pretrained_cfg', None) or {}
     mean = cfg.get('mean', _IMAGENET_MEAN)
@@ -62,8 +61,7 @@ if TimmAttention is not None:
             quant.init_attention_quantizers(factory)
             quant.qkv = factory.linear(attention.qkv)
             quant.proj = factory.linear(
-                attention.proj,
-                None if quant.quantizes_output else 'input')
+                attention.proj, None if quant.quantizes_output else 'input')
             return quant
 
         def forward(self,
@@ -78,7 +76,10 @@ if TimmAttention is not None:
             q, k, v = qkv.unbind(0)
             q, k = self.q_norm(q), self.k_norm(k)
             x = self.attend(
-                q, k, v, self.scale,
+                q,
+                k,
+                v,
+                self.scale,
                 mask=lambda s: _additive_mask(s, attn_mask, is_causal),
                 dropout=self.attn_drop)
             x = x.transpose(1, 2).reshape(batch, length, -1)
@@ -143,8 +144,8 @@ class TimmViTAdapter(ModelAdapter):
         return [(f'blocks.{index}', block)
                 for index, block in enumerate(self.model.blocks)]
 
-    def block_output_grid(self, name: str, output: torch.Tensor,
-                          args: tuple, kwargs: dict) -> torch.Tensor:
+    def block_output_grid(self, name: str, output: torch.Tensor, args: tuple,
+                          kwargs: dict) -> torch.Tensor:
         return self._to_grid(output)
 
     # ---- quantizing it -------------------------------------------------------

@@ -20,16 +20,14 @@ from .transform import (apply_overrides, attach_output_quantizer, clone_as,
                         replace_module, swap_linear_and_conv)
 
 __all__ = [
-    'ATTENTION_POINTS', 'ATTENTION_QUANTIZER_NAMES', 'BaseObserver',
-    'FLOAT_BITS', 'LayerCost', 'ModelCost', 'model_cost', 'model_size_bits',
-    'quant_summary',
-    'MIN_SCALE', 'MinMaxObserver', 'OBSERVER_NAMES', 'OmseObserver',
-    'PercentileObserver', 'QUANTIZER_KINDS', 'QUANT_MODES', 'QUANT_POINTS',
-    'QuantAttentionMixin', 'QuantConv2d', 'QuantLinear', 'QuantRecipe',
-    'QuantizerFactory', 'TensorQuantizer', 'apply_overrides',
-    'attach_output_quantizer', 'build_observer', 'calculate_qparams',
-    'clone_as', 'quantize',
-    'fake_quantize', 'integer_range', 'iter_quantizers',
-    'log2_fake_quantize', 'replace_module', 'round_ste', 'set_quant_mode',
-    'swap_linear_and_conv'
+    'apply_overrides', 'attach_output_quantizer', 'ATTENTION_POINTS',
+    'ATTENTION_QUANTIZER_NAMES', 'BaseObserver', 'build_observer',
+    'calculate_qparams', 'clone_as', 'fake_quantize', 'FLOAT_BITS',
+    'integer_range', 'iter_quantizers', 'LayerCost', 'log2_fake_quantize',
+    'MIN_SCALE', 'MinMaxObserver', 'model_cost', 'model_size_bits',
+    'ModelCost', 'OBSERVER_NAMES', 'OmseObserver', 'PercentileObserver',
+    'QUANT_MODES', 'QUANT_POINTS', 'quant_summary', 'QuantAttentionMixin',
+    'QuantConv2d', 'quantize', 'QUANTIZER_KINDS', 'QuantizerFactory',
+    'QuantLinear', 'QuantRecipe', 'replace_module', 'round_ste',
+    'set_quant_mode', 'swap_linear_and_conv', 'TensorQuantizer'
 ]

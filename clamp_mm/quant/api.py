@@ -41,8 +41,7 @@ def quantize(model: nn.Module,
     # Imported here: clamp_mm.models builds on clamp_mm.quant, not the
     # other way round.
     from clamp_mm.models import find_adapter
-    recipe = QuantRecipe() if recipe is None else QuantRecipe.from_dict(
-        recipe)
+    recipe = QuantRecipe() if recipe is None else QuantRecipe.from_dict(recipe)
     if adapter is None:
         adapter = find_adapter(model)
     adapter.quantize(recipe)

@@ -27,8 +27,9 @@ class QuantAttentionMixin:
     ``output_quantizer`` (attn @ v, the input of the output projection).
     """
 
-    def init_attention_quantizers(
-            self, factory: Optional[QuantizerFactory] = None) -> None:
+    def init_attention_quantizers(self,
+                                  factory: Optional[QuantizerFactory] = None
+                                  ) -> None:
         """Create the six quantizers (``nn.Identity`` without a factory)."""
         points = ('q', 'k', 'v', 'score', 'softmax', 'attn_output')
         for name, point in zip(ATTENTION_QUANTIZER_NAMES, points):
@@ -71,9 +72,8 @@ class QuantAttentionMixin:
             ``output_quantizer``.
         """
         # Read by clamp_mm.quant.report to count the two matmuls' MACs.
-        self.last_matmul_macs = (q.numel() * k.shape[-2],
-                                 q.numel() // q.shape[-1] * k.shape[-2] *
-                                 v.shape[-1])
+        self.last_matmul_macs = (q.numel() * k.shape[-2], q.numel() //
+                                 q.shape[-1] * k.shape[-2] * v.shape[-1])
         q = self.q_quantizer(q * scale)
         k = self.k_quantizer(k)
         v = self.v_quantizer(v)

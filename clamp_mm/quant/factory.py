@@ -49,10 +49,13 @@ class QuantizerFactory:
                 observer=observer,
                 point=point)
         kind = recipe.softmax_quantizer if point == 'softmax' else 'uniform'
-        return TensorQuantizer(
-            bits=recipe.act_bits, kind=kind, observer=observer, point=point)
+        return TensorQuantizer(bits=recipe.act_bits,
+                               kind=kind,
+                               observer=observer,
+                               point=point)
 
-    def linear(self, linear: nn.Linear,
+    def linear(self,
+               linear: nn.Linear,
                input_point: Optional[str] = 'input') -> QuantLinear:
         """Quantized copy of ``linear`` sharing its parameters.
 
@@ -66,7 +69,8 @@ class QuantizerFactory:
             linear, self('weight', linear.out_features),
             self(input_point) if input_point else None)
 
-    def conv(self, conv: nn.Conv2d,
+    def conv(self,
+             conv: nn.Conv2d,
              input_point: Optional[str] = 'input') -> QuantConv2d:
         """Quantized copy of ``conv`` sharing its parameters.
 

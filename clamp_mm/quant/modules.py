@@ -62,15 +62,18 @@ class QuantLinear(nn.Linear):
         self.input_quantizer = _or_identity(input_quantizer)
 
     @classmethod
-    def from_float(cls,
-                   linear: nn.Linear,
-                   weight_quantizer: Optional[nn.Module] = None,
-                   input_quantizer: Optional[nn.Module] = None
-                   ) -> 'QuantLinear':
+    def from_float(
+            cls,
+            linear: nn.Linear,
+            weight_quantizer: Optional[nn.Module] = None,
+            input_quantizer: Optional[nn.Module] = None) -> 'QuantLinear':
         """Wrap ``linear``'s own parameters (shared, not copied)."""
-        quant = cls(linear.in_features, linear.out_features,
-                    linear.bias is not None, weight_quantizer,
-                    input_quantizer, device='meta')
+        quant = cls(linear.in_features,
+                    linear.out_features,
+                    linear.bias is not None,
+                    weight_quantizer,
+                    input_quantizer,
+                    device='meta')
         quant.weight = linear.weight
         quant.bias = linear.bias
         quant.train(linear.training)
@@ -104,11 +107,11 @@ class QuantConv2d(nn.Conv2d):
         self.input_quantizer = _or_identity(input_quantizer)
 
     @classmethod
-    def from_float(cls,
-                   conv: nn.Conv2d,
-                   weight_quantizer: Optional[nn.Module] = None,
-                   input_quantizer: Optional[nn.Module] = None
-                   ) -> 'QuantConv2d':
+    def from_float(
+            cls,
+            conv: nn.Conv2d,
+            weight_quantizer: Optional[nn.Module] = None,
+            input_quantizer: Optional[nn.Module] = None) -> 'QuantConv2d':
         """Wrap ``conv``'s own parameters (shared, not copied)."""
         quant = cls(conv.in_channels,
                     conv.out_channels,

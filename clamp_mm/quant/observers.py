@@ -13,8 +13,8 @@ from typing import Optional, Tuple
 import torch
 
 from clamp_mm.registry import OBSERVERS
-from .primitives import (broadcast_to_axis, calculate_qparams,
-                         fake_quantize, log2_fake_quantize)
+from .primitives import (broadcast_to_axis, calculate_qparams, fake_quantize,
+                         log2_fake_quantize)
 
 
 def _per_channel_view(x: torch.Tensor,
@@ -62,9 +62,11 @@ class BaseObserver:
     def _update(self, x: torch.Tensor) -> None:
         raise NotImplementedError
 
-    def compute_range(self, bits: int, symmetric: bool,
-                      kind: str = 'uniform'
-                      ) -> Tuple[torch.Tensor, torch.Tensor]:
+    def compute_range(
+            self,
+            bits: int,
+            symmetric: bool,
+            kind: str = 'uniform') -> Tuple[torch.Tensor, torch.Tensor]:
         """The range the quantizer should cover.
 
         Args:
@@ -157,8 +159,7 @@ class PercentileObserver(BaseObserver):
         count = flat.shape[1]
         # kthvalue has no size limit (unlike torch.quantile).
         low_k = max(1, int(round(count * (100.0 - self.percentile) / 100)))
-        high_k = min(count,
-                     max(1, int(round(count * self.percentile / 100))))
+        high_k = min(count, max(1, int(round(count * self.percentile / 100))))
         low = flat.kthvalue(low_k, dim=1).values
         high = flat.kthvalue(high_k, dim=1).values
         if self.sum_low is None:
@@ -243,8 +244,12 @@ class OmseObserver(BaseObserver):
             else:
                 scale, zero_point = calculate_qparams(low, high, bits,
                                                       symmetric)
-                restored = fake_quantize(self.samples, scale, zero_point,
-                                         bits, symmetric, channel_axis=0)
+                restored = fake_quantize(self.samples,
+                                         scale,
+                                         zero_point,
+                                         bits,
+                                         symmetric,
+                                         channel_axis=0)
             error = (restored - self.samples).pow(2).mean(dim=1)
             if best_error is None:
                 best_error = error

@@ -64,8 +64,7 @@ def broadcast_to_axis(values: torch.Tensor, like: torch.Tensor,
     return values.reshape(shape)
 
 
-def calculate_qparams(min_val: torch.Tensor, max_val: torch.Tensor,
-                      bits: int,
+def calculate_qparams(min_val: torch.Tensor, max_val: torch.Tensor, bits: int,
                       symmetric: bool) -> Tuple[torch.Tensor, torch.Tensor]:
     """Step (scale) and zero point that cover the range [min_val, max_val].
 

@@ -37,8 +37,8 @@ MIN_BITS, MAX_BITS = 2, 8
 
 
 def _check_bits(field_name: str, bits: Any) -> None:
-    if isinstance(bits, bool) or not isinstance(bits, int) or not (
-            MIN_BITS <= bits <= MAX_BITS):
+    if isinstance(bits, bool) or not isinstance(
+            bits, int) or not (MIN_BITS <= bits <= MAX_BITS):
         raise ValueError(f'{field_name} must be an int in '
                          f'{MIN_BITS}..{MAX_BITS}, got {bits!r}')
 
@@ -115,8 +115,7 @@ class QuantRecipe:
     def __post_init__(self) -> None:
         _check_bits('weight_bits', self.weight_bits)
         _check_bits('act_bits', self.act_bits)
-        _check_choice('weight_observer', self.weight_observer,
-                      OBSERVER_NAMES)
+        _check_choice('weight_observer', self.weight_observer, OBSERVER_NAMES)
         _check_choice('act_observer', self.act_observer, OBSERVER_NAMES)
         self.point_observers = dict(self.point_observers)
         for point, observer in self.point_observers.items():

@@ -30,19 +30,23 @@ def quant_summary(model: nn.Module) -> str:
     for name, quantizer in iter_quantizers(model):
         granularity = ('tensor' if quantizer.channel_axis is None else
                        f'channel({quantizer.scale.numel()})')
-        rows.append((name, quantizer.point, str(quantizer.bits),
-                     quantizer.kind, granularity,
-                     type(quantizer.observer).__name__, quantizer.mode,
-                     'yes' if quantizer.is_calibrated else 'no'))
+        rows.append(
+            (name, quantizer.point, str(quantizer.bits), quantizer.kind,
+             granularity, type(quantizer.observer).__name__, quantizer.mode,
+             'yes' if quantizer.is_calibrated else 'no'))
         key = f'{"W" if quantizer.point == "weight" else "A"}{quantizer.bits}'
         bit_counts[key] = bit_counts.get(key, 0) + 1
-    widths = [max(len(row[column]) for row in rows)
-              for column in range(len(rows[0]))]
-    lines = ['  '.join(cell.ljust(width) for cell, width in zip(row, widths))
-             for row in rows]
+    widths = [
+        max(len(row[column]) for row in rows) for column in range(len(rows[0]))
+    ]
+    lines = [
+        '  '.join(cell.ljust(width) for cell, width in zip(row, widths))
+        for row in rows
+    ]
     lines.insert(1, '  '.join('-' * width for width in widths))
-    lines.append(f'{len(rows) - 1} quantizers: ' + ', '.join(
-        f'{key} x{count}' for key, count in sorted(bit_counts.items())))
+    lines.append(f'{len(rows) - 1} quantizers: ' +
+                 ', '.join(f'{key} x{count}'
+                           for key, count in sorted(bit_counts.items())))
     return '\n'.join(lines)
 
 
@@ -134,9 +138,8 @@ def model_size_bits(model: nn.Module) -> int:
         if isinstance(quantizer, TensorQuantizer) and isinstance(
                 weight, nn.Parameter):
             weight_bits[id(weight)] = quantizer.bits
-    return sum(
-        parameter.numel() * weight_bits.get(id(parameter), FLOAT_BITS)
-        for parameter in model.parameters())
+    return sum(parameter.numel() * weight_bits.get(id(parameter), FLOAT_BITS)
+               for parameter in model.parameters())
 
 
 def _input_bits(name: str, module: nn.Module, modules: dict) -> int:
@@ -151,10 +154,11 @@ def _input_bits(name: str, module: nn.Module, modules: dict) -> int:
     return FLOAT_BITS
 
 
-def model_cost(model: nn.Module,
-               inputs: torch.Tensor,
-               forward: Optional[Callable[[nn.Module, torch.Tensor],
-                                          object]] = None) -> ModelCost:
+def model_cost(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    forward: Optional[Callable[[nn.Module, torch.Tensor], object]] = None
+) -> ModelCost:
     """Model size, and MACs/BOPs counted on one forward pass.
 
     MACs of every ``nn.Linear`` and ``nn.Conv2d`` (float or quantized) are
@@ -195,8 +199,8 @@ def model_cost(model: nn.Module,
                 kernel = module.weight[0].numel()  # in/groups x kh x kw
                 macs = out.numel() * kernel
             layers.append(
-                LayerCost(name, macs, _bits(getattr(module, 'weight_quantizer',
-                                                    None)),
+                LayerCost(name, macs,
+                          _bits(getattr(module, 'weight_quantizer', None)),
                           _input_bits(name, module, modules)))
 
         return count

@@ -93,8 +93,8 @@ class TensorQuantizer(nn.Module):
         if observer is None:
             observer = dict(type='clamp_mm.MinMaxObserver')
         if isinstance(observer, dict):
-            observer = build_observer(
-                dict(observer, channel_axis=channel_axis))
+            observer = build_observer(dict(observer,
+                                           channel_axis=channel_axis))
         else:
             observer.channel_axis = channel_axis
         self.observer = observer
@@ -130,8 +130,9 @@ class TensorQuantizer(nn.Module):
     @property
     def is_calibrated(self) -> bool:
         """Whether a range is stored (from calibration or a checkpoint)."""
-        return bool(torch.isfinite(self.min_val).all()
-                    and torch.isfinite(self.max_val).all())
+        return bool(
+            torch.isfinite(self.min_val).all()
+            and torch.isfinite(self.max_val).all())
 
     @property
     def integer_range(self) -> Tuple[int, int]:
@@ -148,13 +149,13 @@ class TensorQuantizer(nn.Module):
         Raises:
             RuntimeError: When the observer has seen nothing.
         """
-        min_val, max_val = self.observer.compute_range(
-            self.bits, self.symmetric, self.kind)
+        min_val, max_val = self.observer.compute_range(self.bits,
+                                                       self.symmetric,
+                                                       self.kind)
         self.set_range(min_val, max_val)
         self.observer.reset()
 
-    def set_range(self, min_val: torch.Tensor,
-                  max_val: torch.Tensor) -> None:
+    def set_range(self, min_val: torch.Tensor, max_val: torch.Tensor) -> None:
         """Store a range and recompute scale and zero point from it."""
         self.min_val.copy_(min_val)
         self.max_val.copy_(max_val)
@@ -222,9 +223,8 @@ class TensorQuantizer(nn.Module):
     # A float checkpoint has no quantizer entries: leave this quantizer
     # uncalibrated instead of reporting missing keys, so float state dicts
     # load into swapped models with strict=True.
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata,
-                              strict, missing_keys, unexpected_keys,
-                              error_msgs):
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,
+                              missing_keys, unexpected_keys, error_msgs):
         own_keys = [prefix + name for name in self._buffers]
         if not any(key in state_dict for key in own_keys):
             return

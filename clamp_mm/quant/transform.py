@@ -6,14 +6,13 @@ model) stays valid.
 """
 import copy
 import fnmatch
-from typing import Callable, Dict, Iterable, List, Mapping, Optional
+from typing import Dict, Iterable, List, Mapping, Optional
 
-import torch
 from torch import nn
 
 from .factory import QuantizerFactory
 from .modules import QuantConv2d, QuantLinear
-from .tensor_quantizer import TensorQuantizer, iter_quantizers
+from .tensor_quantizer import iter_quantizers
 
 
 def replace_module(root: nn.Module, name: str, new_module: nn.Module) -> None:
@@ -35,8 +34,8 @@ def swap_linear_and_conv(
         root: nn.Module,
         factory: QuantizerFactory,
         exclude: Iterable[str] = (),
-        input_points: Optional[Mapping[str, Optional[str]]] = None
-) -> List[str]:
+        input_points: Optional[Mapping[str,
+                                       Optional[str]]] = None) -> List[str]:
     """Swap every ``nn.Linear``/``nn.Conv2d`` under ``root`` for its
     quantized version, in place.
 
@@ -90,8 +89,7 @@ def _quantize_first_output(module: nn.Module, args: tuple, output):
     return quantizer(output)
 
 
-def attach_output_quantizer(module: nn.Module,
-                            quantizer: nn.Module) -> None:
+def attach_output_quantizer(module: nn.Module, quantizer: nn.Module) -> None:
     """Quantize ``module``'s output (first element if it returns a tuple).
 
     The quantizer becomes the child ``output_quantizer`` of ``module`` and
@@ -144,7 +142,9 @@ def apply_overrides(model: nn.Module,
                 quantizer.set_bits(settings[key])
                 count += 1
         if count == 0:
-            owners = sorted({name.rpartition('.')[0] for name, _ in quantizers})
+            owners = sorted(
+                {name.rpartition('.')[0]
+                 for name, _ in quantizers})
             raise ValueError(
                 f'override pattern {pattern!r} with {dict(settings)} matches '
                 f'no quantizer; module names look like {owners[:8]}')

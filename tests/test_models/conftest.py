@@ -21,30 +21,40 @@ def _realistic_prefix_tokens(model):
 
 def timm_vit():
     vision_transformer = pytest.importorskip('timm.models.vision_transformer')
-    model = vision_transformer.VisionTransformer(
-        img_size=32, patch_size=4, embed_dim=32, depth=2, num_heads=2,
-        num_classes=10)
+    model = vision_transformer.VisionTransformer(img_size=32,
+                                                 patch_size=4,
+                                                 embed_dim=32,
+                                                 depth=2,
+                                                 num_heads=2,
+                                                 num_classes=10)
     _realistic_prefix_tokens(model)
     return model.eval(), torch.randn(4, 3, 32, 32), [(8, 8, 32)] * 2
 
 
 def timm_deit_distilled():
     deit = pytest.importorskip('timm.models.deit')
-    model = deit.VisionTransformerDistilled(
-        img_size=32, patch_size=4, embed_dim=32, depth=2, num_heads=2,
-        num_classes=10)
+    model = deit.VisionTransformerDistilled(img_size=32,
+                                            patch_size=4,
+                                            embed_dim=32,
+                                            depth=2,
+                                            num_heads=2,
+                                            num_classes=10)
     _realistic_prefix_tokens(model)
     return model.eval(), torch.randn(4, 3, 32, 32), [(8, 8, 32)] * 2
 
 
 def timm_swin():
     swin = pytest.importorskip('timm.models.swin_transformer')
-    model = swin.SwinTransformer(
-        img_size=32, patch_size=2, embed_dim=16, depths=(2, 2),
-        num_heads=(2, 2), window_size=4, num_classes=10, drop_path_rate=0.)
-    return model.eval(), torch.randn(2, 3, 32, 32), [(16, 16, 16)] * 2 + [
-        (8, 8, 32)
-    ] * 2
+    model = swin.SwinTransformer(img_size=32,
+                                 patch_size=2,
+                                 embed_dim=16,
+                                 depths=(2, 2),
+                                 num_heads=(2, 2),
+                                 window_size=4,
+                                 num_classes=10,
+                                 drop_path_rate=0.)
+    return model.eval(), torch.randn(2, 3, 32,
+                                     32), [(16, 16, 16)] * 2 + [(8, 8, 32)] * 2
 
 
 def _mm_build(package, cfg):
@@ -56,73 +66,107 @@ def _mm_build(package, cfg):
 
 
 def _mm_classifier(backbone, head, neck=None):
-    return dict(type='ImageClassifier', backbone=backbone, neck=neck,
-                head=dict(head, num_classes=10,
+    return dict(type='ImageClassifier',
+                backbone=backbone,
+                neck=neck,
+                head=dict(head,
+                          num_classes=10,
                           loss=dict(type='CrossEntropyLoss')),
                 data_preprocessor=dict(type='ClsDataPreprocessor',
-                                       mean=[127.5] * 3, std=[64.0] * 3))
+                                       mean=[127.5] * 3,
+                                       std=[64.0] * 3))
 
 
 def mmpretrain_vit():
-    model = _mm_build('mmpretrain', _mm_classifier(
-        dict(type='VisionTransformer', arch=dict(
-            embed_dims=32, num_layers=2, num_heads=2,
-            feedforward_channels=64), img_size=32, patch_size=4,
-             init_cfg=None),
-        dict(type='VisionTransformerClsHead', in_channels=32)))
+    model = _mm_build(
+        'mmpretrain',
+        _mm_classifier(
+            dict(type='VisionTransformer',
+                 arch=dict(embed_dims=32,
+                           num_layers=2,
+                           num_heads=2,
+                           feedforward_channels=64),
+                 img_size=32,
+                 patch_size=4,
+                 init_cfg=None),
+            dict(type='VisionTransformerClsHead', in_channels=32)))
     _realistic_prefix_tokens(model.backbone)
     return model, torch.randn(4, 3, 32, 32), [(8, 8, 32)] * 2
 
 
 def mmpretrain_deit_distilled():
-    model = _mm_build('mmpretrain', _mm_classifier(
-        dict(type='DistilledVisionTransformer', arch=dict(
-            embed_dims=32, num_layers=2, num_heads=2,
-            feedforward_channels=64), img_size=32, patch_size=4,
-             init_cfg=None),
-        dict(type='DeiTClsHead', in_channels=32)))
+    model = _mm_build(
+        'mmpretrain',
+        _mm_classifier(
+            dict(type='DistilledVisionTransformer',
+                 arch=dict(embed_dims=32,
+                           num_layers=2,
+                           num_heads=2,
+                           feedforward_channels=64),
+                 img_size=32,
+                 patch_size=4,
+                 init_cfg=None), dict(type='DeiTClsHead', in_channels=32)))
     _realistic_prefix_tokens(model.backbone)
     return model, torch.randn(4, 3, 32, 32), [(8, 8, 32)] * 2
 
 
 def mmpretrain_swin():
-    model = _mm_build('mmpretrain', _mm_classifier(
-        dict(type='SwinTransformer', arch=dict(
-            embed_dims=16, depths=[2, 2], num_heads=[2, 2]), img_size=64,
-             window_size=4, out_indices=(1, ), drop_path_rate=0.,
-             init_cfg=None),
-        dict(type='LinearClsHead', in_channels=32),
-        neck=dict(type='GlobalAveragePooling')))
-    return model, torch.randn(2, 3, 64, 64), [(16, 16, 16)] * 2 + [
-        (8, 8, 32)
-    ] * 2
+    model = _mm_build(
+        'mmpretrain',
+        _mm_classifier(dict(type='SwinTransformer',
+                            arch=dict(embed_dims=16,
+                                      depths=[2, 2],
+                                      num_heads=[2, 2]),
+                            img_size=64,
+                            window_size=4,
+                            out_indices=(1, ),
+                            drop_path_rate=0.,
+                            init_cfg=None),
+                       dict(type='LinearClsHead', in_channels=32),
+                       neck=dict(type='GlobalAveragePooling')))
+    return model, torch.randn(2, 3, 64,
+                              64), [(16, 16, 16)] * 2 + [(8, 8, 32)] * 2
 
 
 def _openmmlab_swin(package):
-    return _mm_build(package, dict(
-        type='SwinTransformer', pretrain_img_size=64, embed_dims=16,
-        depths=(2, 2), num_heads=(2, 2), window_size=4, strides=(4, 2),
-        out_indices=(0, 1), drop_path_rate=0., init_cfg=None))
+    return _mm_build(
+        package,
+        dict(type='SwinTransformer',
+             pretrain_img_size=64,
+             embed_dims=16,
+             depths=(2, 2),
+             num_heads=(2, 2),
+             window_size=4,
+             strides=(4, 2),
+             out_indices=(0, 1),
+             drop_path_rate=0.,
+             init_cfg=None))
 
 
 def mmdet_swin():
     # 60 px: 15x15 then 8x8 tokens, so windows of 4 need padding.
-    return _openmmlab_swin('mmdet'), torch.randn(2, 3, 60, 60), [
-        (15, 15, 16)
-    ] * 2 + [(8, 8, 32)] * 2
+    return _openmmlab_swin('mmdet'), torch.randn(
+        2, 3, 60, 60), [(15, 15, 16)] * 2 + [(8, 8, 32)] * 2
 
 
 def mmseg_swin():
-    return _openmmlab_swin('mmseg'), torch.randn(2, 3, 64, 64), [
-        (16, 16, 16)
-    ] * 2 + [(8, 8, 32)] * 2
+    return _openmmlab_swin('mmseg'), torch.randn(
+        2, 3, 64, 64), [(16, 16, 16)] * 2 + [(8, 8, 32)] * 2
 
 
 def mmseg_vit():
-    model = _mm_build('mmseg', dict(
-        type='VisionTransformer', img_size=(32, 48), patch_size=4,
-        embed_dims=32, num_layers=2, num_heads=2, mlp_ratio=2,
-        out_indices=(1, ), drop_path_rate=0., init_cfg=None))
+    model = _mm_build(
+        'mmseg',
+        dict(type='VisionTransformer',
+             img_size=(32, 48),
+             patch_size=4,
+             embed_dims=32,
+             num_layers=2,
+             num_heads=2,
+             mlp_ratio=2,
+             out_indices=(1, ),
+             drop_path_rate=0.,
+             init_cfg=None))
     _realistic_prefix_tokens(model)
     # A non-square input: the grid must come from the patch embedding.
     return model, torch.randn(2, 3, 32, 48), [(8, 12, 32)] * 2

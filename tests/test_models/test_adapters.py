@@ -1,7 +1,6 @@
 """Every adapter, on a tiny random model of its family."""
 import copy
 
-import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -57,9 +56,8 @@ def test_token_taps_give_grids(family):
         adapter.forward_images(images)
     for handle in handles:
         handle.remove()
-    assert [tuple(grids[tap.name].shape) for tap in taps] == [
-        (images.shape[0], ) + shape for shape in expected
-    ]
+    assert [tuple(grids[tap.name].shape) for tap in taps
+            ] == [(images.shape[0], ) + shape for shape in expected]
 
 
 def test_blocks_rerun_from_captured_inputs(family):
@@ -112,8 +110,10 @@ def test_everything_swapped_and_attention_points_present(family):
     for _, block in adapter.blocks():
         assert isinstance(block.output_quantizer, TensorQuantizer)
     points = {quantizer.point for _, quantizer in iter_quantizers(model)}
-    assert points >= {'weight', 'input', 'q', 'k', 'v', 'score', 'softmax',
-                      'attn_output', 'post_gelu', 'block_output'}
+    assert points >= {
+        'weight', 'input', 'q', 'k', 'v', 'score', 'softmax', 'attn_output',
+        'post_gelu', 'block_output'
+    }
 
 
 def test_quantizers_off_equal_float(family):
@@ -124,7 +124,8 @@ def test_quantizers_off_equal_float(family):
         torch.testing.assert_close(
             flat(find_adapter(model).forward_images(images)),
             flat(find_adapter(reference).forward_images(images)),
-            rtol=1e-4, atol=1e-5)
+            rtol=1e-4,
+            atol=1e-5)
 
 
 def test_float_state_dict_loads_after_swap(family):
@@ -139,8 +140,11 @@ def test_float_state_dict_loads_after_swap(family):
             parameter.mul_(0.5)
     model.load_state_dict(float_state, strict=True)
     with torch.no_grad():
-        torch.testing.assert_close(flat(find_adapter(model).forward_images(
-            images)), flat(expected), rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(flat(
+            find_adapter(model).forward_images(images)),
+                                   flat(expected),
+                                   rtol=1e-4,
+                                   atol=1e-5)
 
 
 def test_w8a8_close_and_w2_far(family):
@@ -161,10 +165,15 @@ def test_w8a8_close_and_w2_far(family):
 
 def test_attention_only_recipe_leaves_linear_inputs(family):
     model, images, _ = family
-    quantize(model, dict(quantize_attention=False, quantize_post_gelu=False,
-                         quantize_block_output=False))
-    assert not any(isinstance(module, QuantAttentionMixin) and isinstance(
-        module.q_quantizer, TensorQuantizer) for module in model.modules())
+    quantize(
+        model,
+        dict(quantize_attention=False,
+             quantize_post_gelu=False,
+             quantize_block_output=False))
+    assert not any(
+        isinstance(module, QuantAttentionMixin)
+        and isinstance(module.q_quantizer, TensorQuantizer)
+        for module in model.modules())
     points = {quantizer.point for _, quantizer in iter_quantizers(model)}
     assert points == {'weight', 'input'}
     set_quant_mode(model, 'off')
@@ -190,11 +199,15 @@ def test_other_observers_and_log2_softmax(family):
     model, images, _ = family
     adapter = find_adapter(model)
     reference = copy.deepcopy(model)
-    quantize(model,
-             dict(weight_bits=8, act_bits=8, weight_observer='omse',
-                  act_observer='percentile', softmax_quantizer='log2',
-                  point_observers={'softmax': 'minmax'}),
-             lambda m: adapter.forward_images(images))
+    quantize(
+        model,
+        dict(weight_bits=8,
+             act_bits=8,
+             weight_observer='omse',
+             act_observer='percentile',
+             softmax_quantizer='log2',
+             point_observers={'softmax': 'minmax'}),
+        lambda m: adapter.forward_images(images))
     softmax = [q for _, q in iter_quantizers(model) if q.point == 'softmax']
     assert softmax and all(q.kind == 'log2' for q in softmax)
     with torch.no_grad():

@@ -30,8 +30,7 @@ def test_windows_to_grid_inverts_partition(size, shift, shift_before_pad):
     grid = torch.randn(2, *size, 3)
     windows = partition(grid, (4, 4), shift, shift_before_pad)
     torch.testing.assert_close(
-        windows_to_grid(windows, (4, 4), size, shift, shift_before_pad),
-        grid)
+        windows_to_grid(windows, (4, 4), size, shift, shift_before_pad), grid)
 
 
 def test_sequence_to_grid_drops_prefix():

@@ -56,8 +56,7 @@ def test_explicit_attention_state_dict_both_ways():
     x = torch.randn(5, 2, 16)
     with torch.no_grad():
         torch.testing.assert_close(back(x, x, x)[0], reference(x, x, x)[0])
-        torch.testing.assert_close(explicit(x, x, x)[0],
-                                   reference(x, x, x)[0])
+        torch.testing.assert_close(explicit(x, x, x)[0], reference(x, x, x)[0])
 
 
 def test_explicit_attention_rejects_cross_attention():
@@ -102,8 +101,9 @@ def test_dense_models_quantize_backbone_only(package, path, family):
     assert len(features) == len(expected)
     for feature, float_feature in zip(features, expected):
         assert feature.shape == float_feature.shape
-        similarity = nn.functional.cosine_similarity(
-            feature.flatten(), float_feature.flatten(), dim=0)
+        similarity = nn.functional.cosine_similarity(feature.flatten(),
+                                                     float_feature.flatten(),
+                                                     dim=0)
         assert similarity > 0.99
 
 

@@ -19,8 +19,9 @@ def test_vit_attention_with_quantizers_off_equals_float(fused):
     attention = vit.Attention(32, num_heads=4, qkv_bias=True).eval()
     attention.fused_attn = fused
     reference = copy.deepcopy(attention)
-    quant = QuantTimmAttention.from_float(
-        attention, QuantizerFactory(QuantRecipe())).eval()
+    quant = QuantTimmAttention.from_float(attention,
+                                          QuantizerFactory(
+                                              QuantRecipe())).eval()
     x = torch.randn(2, 17, 32)
     mask = torch.rand(17, 17) > 0.2
     mask.fill_diagonal_(True)
@@ -33,9 +34,13 @@ def test_vit_attention_with_quantizers_off_equals_float(fused):
 
 def test_swin_taps_equal_timm_merged_attention():
     torch.manual_seed(0)
-    model = swin.SwinTransformer(img_size=32, patch_size=2, embed_dim=16,
-                                 depths=(2, 2), num_heads=(2, 2),
-                                 window_size=4, num_classes=10).eval()
+    model = swin.SwinTransformer(img_size=32,
+                                 patch_size=2,
+                                 embed_dim=16,
+                                 depths=(2, 2),
+                                 num_heads=(2, 2),
+                                 window_size=4,
+                                 num_classes=10).eval()
     adapter = find_adapter(model)
     taps = adapter.token_taps()
     blocks = dict(adapter.blocks())

@@ -21,8 +21,8 @@ def test_fake_quantize_matches_reference(bits, symmetric):
     x = torch.randn(200) * 3 + 0.5
     scale, zero_point = calculate_qparams(x.min(), x.max(), bits, symmetric)
     qmin, qmax = integer_range(bits, symmetric)
-    expected = reference_fake_quantize(x, scale.item(),
-                                       int(zero_point.item()), qmin, qmax)
+    expected = reference_fake_quantize(x, scale.item(), int(zero_point.item()),
+                                       qmin, qmax)
     actual = fake_quantize(x, scale, zero_point, bits, symmetric)
     torch.testing.assert_close(actual, expected, atol=1e-5, rtol=0)
 
@@ -31,9 +31,13 @@ def test_fake_quantize_matches_reference(bits, symmetric):
 def test_error_within_half_step_and_levels(bits):
     torch.manual_seed(0)
     weight = torch.randn(6, 40)
-    scale, zero_point = calculate_qparams(weight.amin(1), weight.amax(1),
-                                          bits, False)
-    restored = fake_quantize(weight, scale, zero_point, bits, False,
+    scale, zero_point = calculate_qparams(weight.amin(1), weight.amax(1), bits,
+                                          False)
+    restored = fake_quantize(weight,
+                             scale,
+                             zero_point,
+                             bits,
+                             False,
                              channel_axis=0)
     error = (restored - weight).abs()
     assert (error <= scale[:, None] / 2 + 1e-6).all()
@@ -60,8 +64,7 @@ def test_scale_never_zero_for_constant_tensors():
             if symmetric:
                 assert ((restored - x).abs() <= scale / 2 + 1e-6).all()
             else:  # zero is in range, so the constant is an exact level
-                torch.testing.assert_close(restored, x, atol=1e-6,
-                                           rtol=1e-5)
+                torch.testing.assert_close(restored, x, atol=1e-6, rtol=1e-5)
 
 
 def test_round_ste_passes_gradient():

@@ -12,8 +12,7 @@ def test_defaults_follow_method():
 
 
 @pytest.mark.parametrize('field,value', [('weight_bits', 0),
-                                         ('weight_bits', 1),
-                                         ('act_bits', 9),
+                                         ('weight_bits', 1), ('act_bits', 9),
                                          ('act_bits', 4.0)])
 def test_bad_bits_name_field_and_range(field, value):
     with pytest.raises(ValueError, match=f'{field}.*2..8'):

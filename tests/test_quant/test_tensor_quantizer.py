@@ -3,8 +3,8 @@ import copy
 import pytest
 import torch
 
-from clamp_mm.quant import (TensorQuantizer, calculate_qparams,
-                            fake_quantize, iter_quantizers, set_quant_mode)
+from clamp_mm.quant import (TensorQuantizer, calculate_qparams, fake_quantize,
+                            iter_quantizers, set_quant_mode)
 
 
 def calibrated(x, **kwargs):
@@ -36,8 +36,8 @@ def test_per_channel_buffers_and_levels():
     assert quantizer.scale.shape == (5, )
     restored = quantizer(weight)
     assert all(row.unique().numel() <= 16 for row in restored)
-    assert ((restored - weight).abs() <=
-            quantizer.scale[:, None] / 2 + 1e-6).all()
+    assert ((restored - weight).abs()
+            <= quantizer.scale[:, None] / 2 + 1e-6).all()
 
 
 def test_straight_through_gradient():
@@ -101,7 +101,8 @@ def test_log2_kind():
     quantizer = calibrated(probabilities, bits=4, kind='log2')
     out = quantizer(probabilities)
     nonzero = out[out > 0] / quantizer.scale
-    torch.testing.assert_close(torch.log2(nonzero), torch.log2(nonzero).round())
+    torch.testing.assert_close(torch.log2(nonzero),
+                               torch.log2(nonzero).round())
 
 
 def test_iter_quantizers_names():
@@ -111,8 +112,11 @@ def test_iter_quantizers_names():
 
 
 @pytest.mark.parametrize('bad', [
-    dict(bits=1), dict(bits=9), dict(kind='cubic'),
-    dict(channel_axis=0), dict(kind='log2', channel_axis=0, num_channels=3)
+    dict(bits=1),
+    dict(bits=9),
+    dict(kind='cubic'),
+    dict(channel_axis=0),
+    dict(kind='log2', channel_axis=0, num_channels=3)
 ])
 def test_bad_arguments(bad):
     with pytest.raises(ValueError):
