@@ -1,9 +1,14 @@
-"""Tiny models for the synth tests, one per backbone family available.
+"""Tiny models for the synth tests: a stand-in ViT, then one per family.
 
-A stand-in adapter for a tiny timm ViT lets the generators be tested before
-(and independently of) the package's adapters; every family whose adapter
-``clamp_mm.models`` registers is added to the parametrisation.
+The stand-in adapter (a tiny timm ViT) keeps the generator tests
+independent of the package's adapters; the per-family models are the ones
+the adapter tests build (``tests/test_models/conftest.py``), so every family
+``clamp_mm.models`` supports is exercised here too, and a family whose
+library is missing is skipped.
 """
+import importlib.util
+import os.path as osp
+
 import pytest
 import torch
 from torch import nn
@@ -66,52 +71,40 @@ class StandInViTAdapter(ModelAdapter):
         ]
 
 
-def standin_vit_adapter() -> ModelAdapter:
-    return StandInViTAdapter(make_tiny_vit())
+def _adapter_test_families():
+    """name -> factory of ``(model, images, grids)`` from the adapter tests."""
+    path = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
+                    'test_models', 'conftest.py')
+    if not osp.isfile(path):
+        return {}
+    spec = importlib.util.spec_from_file_location('_synth_adapter_families',
+                                                  path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return dict(getattr(module, 'FAMILIES', {}))
 
 
-def _registered_family_factories():
-    """(id, factory, resolution) for each family with a package adapter."""
-    factories = []
-    try:
-        from clamp_mm.models.base import find_adapter
-        model = make_tiny_vit()
-        adapter = find_adapter(model)
-        factories.append(('timm-vit', lambda: find_adapter(make_tiny_vit()),
-                          None))
-        del adapter
-    except (TypeError, ImportError):
-        pass
-    try:
-        from clamp_mm.models.base import find_adapter
-        from timm.models.swin_transformer import SwinTransformer
-
-        def make_swin():
-            torch.manual_seed(0)
-            model = SwinTransformer(img_size=32, patch_size=2, window_size=4,
-                                    embed_dim=16, depths=(1, 1),
-                                    num_heads=(1, 2), num_classes=10,
-                                    strict_img_size=False).eval()
-            return find_adapter(model)
-
-        make_swin()
-        factories.append(('timm-swin', make_swin, None))
-    except (TypeError, ImportError):
-        pass
-    return factories
+FAMILIES = _adapter_test_families()
 
 
-FAMILY_FACTORIES = [('standin-vit', standin_vit_adapter, None)
-                    ] + _registered_family_factories()
-
-
-@pytest.fixture(params=FAMILY_FACTORIES, ids=[f[0] for f in FAMILY_FACTORIES])
+@pytest.fixture(params=['standin-vit'] + sorted(FAMILIES))
 def family_adapter(request):
-    """(adapter, resolution) of one tiny model per available family."""
-    _, factory, resolution = request.param
-    return factory(), resolution
+    """(adapter, resolution) of one tiny model per family."""
+    if request.param == 'standin-vit':
+        return StandInViTAdapter(make_tiny_vit()), None
+    from clamp_mm.models import find_adapter
+    torch.manual_seed(0)
+    model, images, _ = FAMILIES[request.param]()
+    return find_adapter(model), tuple(images.shape[-2:])
 
 
 @pytest.fixture
 def vit_adapter():
-    return standin_vit_adapter()
+    """The stand-in adapter around a fresh tiny timm ViT."""
+    return StandInViTAdapter(make_tiny_vit())
+
+
+@pytest.fixture
+def tiny_vit():
+    """A fresh tiny timm ViT (no adapter)."""
+    return make_tiny_vit()
