@@ -41,7 +41,8 @@ def _mmpretrain_swin():
         backbone=dict(type='SwinTransformer',
                       arch=dict(embed_dims=16, depths=[1, 1],
                                 num_heads=[1, 2]),
-                      img_size=32, patch_size=4, window_size=4),
+                      img_size=32, patch_size=4, window_size=4,
+                      out_indices=(1, )),
         neck=dict(type='GlobalAveragePooling'),
         head=dict(type='LinearClsHead', num_classes=10, in_channels=32))
     return model, (32, 32)

@@ -38,9 +38,10 @@ def test_registered_and_configurable():
         SearchConfig(mixed_precision=dict(weight_bit_choices=(4, 8)))
 
 
+@pytest.mark.parametrize('family', sorted(FACTORIES))
 @pytest.mark.parametrize('block_input', ['fp', 'quantized'])
-def test_local_fitness_equals_full_model_computation(block_input):
-    _, model, images = quantized_tiny('timm_vit')
+def test_local_fitness_equals_full_model_computation(block_input, family):
+    _, model, images = quantized_tiny(family)
     run = SearchRun(_fast(block_input=block_input), model, images)
     run._fresh_start()
     for name, block in run.blocks:
