@@ -3,7 +3,8 @@
 Pure torch, no mmengine: every function maps tensors to a scalar loss.
 
 * :func:`patch_contrastive_loss`: CLAMP's patch-level InfoNCE over k x k
-  token neighbourhoods (method.md section 2), linear in the number of tokens.
+  token neighbourhoods (method.md section 2), linear in the number of tokens
+  (defined in :mod:`clamp_mm.synth.patch_contrastive`).
 * :func:`patch_similarity_entropy`: PSAQ-ViT v1's kernel-density entropy of
   all patch-pair similarities (quadratic in tokens by definition).
 * :func:`random_label_cross_entropy`, :func:`output_disagreement`: output
@@ -11,230 +12,21 @@ Pure torch, no mmengine: every function maps tensors to a scalar loss.
 * :func:`total_variation`: the image prior.
 """
 import math
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
-#: Norms below this are treated as this value when normalising tokens, so an
-#: all-zero token yields a zero similarity instead of a NaN.
+# The contrastive loss lives in its own module; re-exported so that every
+# stage-1 loss can be imported from here.
+from .patch_contrastive import (multi_layer_contrastive_loss,  # noqa: F401
+                                neighbour_cosine_similarities,
+                                neighbour_offsets, patch_contrastive_loss,
+                                select_top_p_positives)
+
+#: Norms below this are treated as this value when normalising tokens.
 _NORM_EPS = 1e-8
-
-
-def neighbour_offsets(kernel_size: int) -> List[Tuple[int, int]]:
-    """The (dy, dx) offsets of a k x k neighbourhood, centre excluded.
-
-    Args:
-        kernel_size (int): Odd side k of the neighbourhood.
-
-    Returns:
-        list[tuple[int, int]]: k*k - 1 offsets in raster order.
-    """
-    if kernel_size < 3 or kernel_size % 2 == 0:
-        raise ValueError(f'kernel_size={kernel_size} is invalid, expected an '
-                         'odd integer >= 3')
-    radius = kernel_size // 2
-    return [(dy, dx) for dy in range(-radius, radius + 1)
-            for dx in range(-radius, radius + 1) if (dy, dx) != (0, 0)]
-
-
-def _neighbour_regions(height: int, width: int, kernel_size: int):
-    """Per offset: (dy, dx, top, bottom, left, right), where token (y, x)
-    has neighbour (y + dy, x + dx) inside the grid exactly for y in
-    [top, bottom) and x in [left, right) (an empty range on tiny grids)."""
-    regions = []
-    for dy, dx in neighbour_offsets(kernel_size):
-        top, bottom = max(0, -dy), max(0, height - max(0, dy))
-        left, right = max(0, -dx), max(0, width - max(0, dx))
-        regions.append((dy, dx, top, max(top, bottom), left, max(left,
-                                                                right)))
-    return regions
-
-
-class _NeighbourDotProducts(torch.autograd.Function):
-    """Dot product of every token with each of its k x k neighbours.
-
-    A hand-written backward: autograd through per-offset slices would
-    allocate and zero-fill a full-size gradient for every slice (16 per
-    layer for k = 3), which made the loss cost as much as the model. Here
-    the gradient is accumulated in place into one buffer, only the grid
-    itself (no copy) is kept for backward, and each pair of opposite offsets
-    (o, -o) shares one product: dot(i, i + o) is dot(j, j - o) for j = i + o.
-    """
-
-    @staticmethod
-    def forward(ctx, grid: torch.Tensor, kernel_size: int) -> torch.Tensor:
-        batch, height, width, _ = grid.shape
-        regions = _neighbour_regions(height, width, kernel_size)
-        index_of = {(dy, dx): index
-                    for index, (dy, dx, *_) in enumerate(regions)}
-        pairs = []
-        dots = grid.new_zeros(batch, height, width, len(regions))
-        for index, (dy, dx, top, bottom, left, right) in enumerate(regions):
-            if (dy, dx) < (0, 0) or bottom == top or right == left:
-                continue  # the opposite offset computes it
-            opposite = index_of[(-dy, -dx)]
-            centre = grid[:, top:bottom, left:right]
-            neighbour = grid[:, top + dy:bottom + dy, left + dx:right + dx]
-            products = torch.linalg.vecdot(centre, neighbour)
-            dots[:, top:bottom, left:right, index] = products
-            dots[:, top + dy:bottom + dy, left + dx:right + dx,
-                 opposite] = products
-            pairs.append((index, opposite, dy, dx, top, bottom, left, right))
-        ctx.save_for_backward(grid)
-        ctx.pairs = pairs
-        return dots
-
-    @staticmethod
-    def backward(ctx, grad_dots: torch.Tensor):
-        grid, = ctx.saved_tensors
-        grad = torch.zeros_like(grid)
-        for index, opposite, dy, dx, top, bottom, left, right in ctx.pairs:
-            centre = (slice(None), slice(top, bottom), slice(left, right))
-            neighbour = (slice(None), slice(top + dy, bottom + dy),
-                         slice(left + dx, right + dx))
-            weight = (grad_dots[centre + (index, )] +
-                      grad_dots[neighbour + (opposite, )])[..., None]
-            grad[centre].addcmul_(weight, grid[neighbour])
-            grad[neighbour].addcmul_(weight, grid[centre])
-        return grad, None
-
-
-def neighbour_cosine_similarities(
-        grid: torch.Tensor,
-        kernel_size: int = 3) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Cosine similarity of every token with each of its k x k neighbours.
-
-    One shifted view of the grid per offset: memory and time are
-    O(k^2 * tokens), and no normalised copy of the grid is kept for backward
-    (dot products are divided by the norms instead).
-
-    Args:
-        grid (Tensor): Token grid of shape (B, H, W, D).
-        kernel_size (int): Odd side of the neighbourhood. Defaults to 3.
-
-    Returns:
-        tuple[Tensor, Tensor]: ``similarities`` of shape (B, H, W, K) with
-        K = k*k - 1 (zero where the neighbour falls outside the grid), and
-        the bool mask ``valid`` of shape (H, W, K) telling which neighbours
-        exist (border tokens have fewer).
-    """
-    if grid.dim() != 4:
-        raise ValueError(f'grid has shape {tuple(grid.shape)}, expected '
-                         '(B, H, W, D)')
-    _, height, width, _ = grid.shape
-    radius = kernel_size // 2
-    dots = _NeighbourDotProducts.apply(grid, kernel_size)
-    norms = grid.norm(dim=-1).clamp_min(_NORM_EPS)
-    # Norms are 1/D of the grid: plain autograd through padding is cheap.
-    padded_norms = F.pad(norms, (radius, radius, radius, radius), value=1.0)
-    neighbour_norms = torch.stack([
-        padded_norms[:, radius + dy:radius + dy + height,
-                     radius + dx:radius + dx + width]
-        for dy, dx in neighbour_offsets(kernel_size)
-    ], -1)
-    valid = torch.zeros(height, width, len(neighbour_offsets(kernel_size)),
-                        dtype=torch.bool, device=grid.device)
-    for index, (_, _, top, bottom, left, right) in enumerate(
-            _neighbour_regions(height, width, kernel_size)):
-        valid[top:bottom, left:right, index] = True
-    similarities = dots / (norms[..., None] * neighbour_norms)
-    return similarities, valid
-
-
-@torch.no_grad()
-def select_top_p_positives(similarities: torch.Tensor, valid: torch.Tensor,
-                           num_positives: int) -> torch.Tensor:
-    """Mark each token's ``num_positives`` most similar existing neighbours.
-
-    Chosen without gradient: the selection is a constant of the loss.
-
-    Args:
-        similarities (Tensor): (B, H, W, K) neighbour similarities.
-        valid (Tensor): (H, W, K) bool mask of existing neighbours.
-        num_positives (int): p, the number of positives per token; a token
-            with fewer than p neighbours takes all of them.
-
-    Returns:
-        Tensor: bool mask (B, H, W, K) of the positives.
-    """
-    if num_positives < 1:
-        raise ValueError(f'num_positives={num_positives} is invalid, '
-                         'expected >= 1')
-    num_neighbours = similarities.shape[-1]
-    masked = similarities.masked_fill(~valid, -math.inf)
-    top = masked.topk(min(num_positives, num_neighbours), dim=-1).indices
-    positives = torch.zeros_like(similarities, dtype=torch.bool)
-    positives.scatter_(-1, top, True)
-    return positives & valid
-
-
-def patch_contrastive_loss(grid: torch.Tensor,
-                           kernel_size: int = 3,
-                           num_positives: int = 4,
-                           temperature: float = 0.2) -> torch.Tensor:
-    """CLAMP's patch-level contrastive loss on one layer's token grid.
-
-    For token i with neighbours N(i) and top-p positives P(i)::
-
-        l_i = -log( sum_{j in P(i)} exp(cos(i, j) / t)
-                    / sum_{j in N(i)} exp(cos(i, j) / t) )
-
-    averaged over the batch and the tokens that have at least one negative
-    (a token whose neighbours are all positives, e.g. a corner token when
-    p >= 3, contributes no contrast and is left out of the mean).
-
-    Args:
-        grid (Tensor): Token grid (B, H, W, D).
-        kernel_size (int): Side k of the neighbourhood. Defaults to 3.
-        num_positives (int): p, positives per token. Defaults to 4.
-        temperature (float): t of the InfoNCE. Defaults to 0.2.
-
-    Returns:
-        Tensor: Scalar loss (zero, still attached to ``grid``, when no token
-        has a negative).
-    """
-    if temperature <= 0:
-        raise ValueError(f'temperature={temperature} is invalid, expected > 0')
-    similarities, valid = neighbour_cosine_similarities(grid, kernel_size)
-    positives = select_top_p_positives(similarities.detach(), valid,
-                                       num_positives)
-    logits = similarities / temperature
-    # A finite fill keeps logsumexp and its gradient finite even for a token
-    # with no neighbour at all (a 1 x 1 grid).
-    fill = torch.finfo(logits.dtype).min
-    log_all = logits.masked_fill(~valid, fill).logsumexp(-1)
-    log_positive = logits.masked_fill(~positives, fill).logsumexp(-1)
-    has_negative = valid.sum(-1) > positives.sum(-1)
-    if not bool(has_negative.any()):
-        return grid.sum() * 0
-    return (log_all - log_positive)[has_negative].mean()
-
-
-def multi_layer_contrastive_loss(grids: Sequence[torch.Tensor],
-                                 kernel_size: int = 3,
-                                 num_positives: int = 4,
-                                 temperature: float = 0.2) -> torch.Tensor:
-    """Mean of :func:`patch_contrastive_loss` over layers (L_C).
-
-    Args:
-        grids (Sequence[Tensor]): One (B, H, W, D) grid per tapped layer.
-        kernel_size (int): Side k of the neighbourhood. Defaults to 3.
-        num_positives (int): p, positives per token. Defaults to 4.
-        temperature (float): t of the InfoNCE. Defaults to 0.2.
-
-    Returns:
-        Tensor: Scalar loss.
-    """
-    if not grids:
-        raise ValueError('no token grids to compute the contrastive loss on: '
-                         'the adapter returned no token taps')
-    losses = [
-        patch_contrastive_loss(grid, kernel_size, num_positives, temperature)
-        for grid in grids
-    ]
-    return torch.stack(losses).mean()
 
 
 def _similarity_entropy(grid: torch.Tensor, bandwidth: float,

@@ -57,12 +57,18 @@ def test_contrastive_loss_equals_brute_force(kernel_size, num_positives,
     torch.testing.assert_close(fast, reference)
 
 
-def test_contrastive_gradient_equals_brute_force():
+@pytest.mark.parametrize('kernel_size,num_positives,temperature',
+                         [(3, 4, 0.2), (5, 6, 0.1)])
+def test_contrastive_gradient_equals_brute_force(kernel_size, num_positives,
+                                                 temperature):
     torch.manual_seed(1)
-    grid = torch.randn(1, 4, 4, 6, dtype=torch.float64, requires_grad=True)
-    fast_grad, = torch.autograd.grad(patch_contrastive_loss(grid), grid)
+    grid = torch.randn(2, 4, 5, 6, dtype=torch.float64, requires_grad=True)
+    fast_grad, = torch.autograd.grad(
+        patch_contrastive_loss(grid, kernel_size, num_positives,
+                               temperature), grid)
     reference_grad, = torch.autograd.grad(
-        brute_force_contrastive_loss(grid, 3, 4, 0.2), grid)
+        brute_force_contrastive_loss(grid, kernel_size, num_positives,
+                                     temperature), grid)
     torch.testing.assert_close(fast_grad, reference_grad)
 
 
