@@ -31,7 +31,9 @@ def _timm(name, size):
 def _mm(package, cfg, size):
     import importlib
     registry = importlib.import_module(f'{package}.registry')
-    return registry.MODELS.build(cfg).eval(), size
+    model = registry.MODELS.build(cfg)
+    model.eval()  # OpenMMLab Swin's train() returns None, not self
+    return model, size
 
 
 def _classifier(backbone, head, neck=None):

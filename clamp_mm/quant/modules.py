@@ -33,7 +33,19 @@ def _quantize_weight(module: nn.Module) -> torch.Tensor:
         # calibrated observes the weight itself instead of failing.
         quantizer.observe(module.weight)
         quantizer.compute_qparams()
-    return quantizer(module.weight)
+    if mode != 'quantize' or (torch.is_grad_enabled()
+                              and module.weight.requires_grad):
+        return quantizer(module.weight)
+    # Inference: reuse the fake-quantized weight until the weight, the scale,
+    # the zero point or the bit-width change (in-place edits bump versions).
+    key = (module.weight._version, quantizer.scale._version,
+           quantizer.zero_point._version, quantizer.bits,
+           module.weight.data_ptr(), quantizer.scale.data_ptr())
+    cached = module.__dict__.get('_quantized_weight_cache')
+    if cached is None or cached[0] != key:
+        cached = (key, quantizer(module.weight).detach())
+        module.__dict__['_quantized_weight_cache'] = cached
+    return cached[1]
 
 
 class QuantLinear(nn.Linear):

@@ -112,7 +112,9 @@ def fake_quantize(x: torch.Tensor,
     ``q = clamp(round(x / scale) + zero_point, qmin, qmax)``, returns
     ``(q - zero_point) * scale``. Rounding has a straight-through gradient;
     values outside ``[qmin, qmax]`` (clipped) get no gradient, the range
-    ends included get it.
+    ends included get it. float32 inputs with a scale that needs no
+    gradient take torch's fused kernels; otherwise (half precision, or a
+    learnable scale, which then receives a gradient) plain operations.
 
     Args:
         x (Tensor): Input.
@@ -127,6 +129,25 @@ def fake_quantize(x: torch.Tensor,
         Tensor: Fake-quantized ``x``, same shape and dtype.
     """
     qmin, qmax = integer_range(bits, symmetric)
+    if x.dtype == torch.float32 and not scale.requires_grad:
+        # Same arithmetic and straight-through gradient in one fused ATen
+        # kernel instead of ten element-wise passes (multiplies by 1/scale
+        # rather than dividing, which can move an exact tie by one ulp).
+        if channel_axis is None or scale.dim() == 0:
+            return torch.fake_quantize_per_tensor_affine(
+                x, scale.reshape(()).float(),
+                zero_point.reshape(()).to(torch.int32), qmin, qmax)
+        return torch.fake_quantize_per_channel_affine(
+            x, scale.float(), zero_point.to(torch.int32),
+            channel_axis % x.dim(), qmin, qmax)
+    return _fake_quantize_reference(x, scale, zero_point, qmin, qmax,
+                                    channel_axis)
+
+
+def _fake_quantize_reference(x: torch.Tensor, scale: torch.Tensor,
+                             zero_point: torch.Tensor, qmin: int, qmax: int,
+                             channel_axis: Optional[int]) -> torch.Tensor:
+    """Plain-PyTorch fake quantization; differentiable in ``scale``."""
     scale = broadcast_to_axis(scale, x, channel_axis).to(x.dtype)
     zero_point = broadcast_to_axis(zero_point, x, channel_axis).to(x.dtype)
     codes = round_ste(x / scale) + zero_point

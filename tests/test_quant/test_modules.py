@@ -93,3 +93,29 @@ def test_gradient_flows_through_quantized_layers():
     net(x).sum().backward()
     assert x.grad.abs().sum() > 0
     assert net[0].weight.grad.abs().sum() > 0
+
+
+def test_cached_inference_weight_follows_scale_and_bits_edits():
+    net = tiny_net()
+    swap_linear_and_conv(net, QuantizerFactory(QuantRecipe(weight_bits=4)))
+    x = torch.randn(2, 3, 5, 5)
+    set_quant_mode(net, 'calibrate')
+    net(x)
+    set_quant_mode(net, 'quantize')
+
+    def fresh_output():
+        with torch.no_grad():
+            return net(x)
+
+    first = fresh_output()
+    torch.testing.assert_close(fresh_output(), first)
+    net[3].weight_quantizer.scale.mul_(1.5)  # what the search does
+    after_scale = fresh_output()
+    assert not torch.allclose(after_scale, first)
+    net[3].weight_quantizer.set_bits(8)
+    assert not torch.allclose(fresh_output(), after_scale)
+    with torch.no_grad():
+        net[0].weight.add_(0.1)
+    changed = fresh_output()
+    # With gradients on, weights requiring grad bypass the cache.
+    torch.testing.assert_close(changed, net(x).detach())

@@ -25,6 +25,13 @@ def test_fake_quantize_matches_reference(bits, symmetric):
                                        qmin, qmax)
     actual = fake_quantize(x, scale, zero_point, bits, symmetric)
     torch.testing.assert_close(actual, expected, atol=1e-5, rtol=0)
+    # The plain path (taken with a learnable scale) agrees, and the scale
+    # gets a gradient there.
+    learnable = scale.clone().requires_grad_(True)
+    plain = fake_quantize(x, learnable, zero_point, bits, symmetric)
+    torch.testing.assert_close(plain.detach(), expected, atol=1e-5, rtol=0)
+    plain.sum().backward()
+    assert learnable.grad is not None
 
 
 @pytest.mark.parametrize('bits', [2, 4, 8])
