@@ -295,16 +295,18 @@ class OptimisingGenerator(BaseGenerator):
                            values)
             optimizer.zero_grad(set_to_none=True)
             total.backward()
-            previous = pixels.detach().clone()
+            # A finite loss can still have an infinite gradient; checked
+            # before the step, so the pixels stay the last good ones without
+            # keeping a copy of them.
+            if not bool(torch.isfinite(pixels.grad).all()):
+                values['gradient'] = math.nan
+                self._stop(batches, batch_index, pixels, step, round_index,
+                           values)
             optimizer.step()
-            with torch.no_grad():
-                if self.clamp_pixels:
+            if self.clamp_pixels:
+                with torch.no_grad():
                     pixels.copy_(torch.maximum(torch.minimum(pixels, high),
                                                low))
-                if not bool(torch.isfinite(pixels).all()):
-                    pixels.copy_(previous)
-                    self._stop(batches, batch_index, pixels, step,
-                               round_index, values)
             self.loss_log.append(
                 dict(batch=batch_index, round=round_index, iteration=step,
                      lr=lr, seconds=time.perf_counter() - started, **values))

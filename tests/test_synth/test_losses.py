@@ -180,3 +180,14 @@ def test_similarity_entropy_subsamples_large_grids():
     sampled = patch_similarity_entropy(grid, 0.1, 41, max_tokens=32)
     torch.testing.assert_close(sampled, expected)
     assert not torch.equal(sampled, full)
+
+
+def test_total_variation_gradient_equals_autograd_reference():
+    torch.manual_seed(8)
+    images = torch.randn(2, 3, 5, 6, dtype=torch.float64, requires_grad=True)
+    reference = ((images[:, :, 1:] - images[:, :, :-1]).abs().mean() +
+                 (images[..., 1:] - images[..., :-1]).abs().mean())
+    torch.testing.assert_close(total_variation(images), reference)
+    fast_grad, = torch.autograd.grad(total_variation(images) * 3, images)
+    reference_grad, = torch.autograd.grad(reference * 3, images)
+    torch.testing.assert_close(fast_grad, reference_grad)
