@@ -67,6 +67,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='CLAMP generator iterations (stage 1)')
     parser.add_argument('--num-test', type=int, default=10000,
                         help='test images for top-1 (first N of the split)')
+    parser.add_argument('--checkpoint-dir', default='checkpoints',
+                        help='where fmnist_<model>.pth are')
     parser.add_argument('--threads', type=int, default=1)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--work-dir', default='work_dirs/benchmark_search')
@@ -76,7 +78,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def load_classifier(model_key: str):
+def load_classifier(model_key: str, checkpoint_dir: str = 'checkpoints'):
     """The trained float Fashion-MNIST classifier ``model_key``."""
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
@@ -85,7 +87,7 @@ def load_classifier(model_key: str):
 
     import clamp_mm  # noqa: F401  (compat patches, registries)
     config_path = f'configs/fashion_mnist/{model_key}_fmnist.py'
-    checkpoint = f'checkpoints/fmnist_{model_key}.pth'
+    checkpoint = osp.join(checkpoint_dir, f'fmnist_{model_key}.pth')
     for path in (config_path, checkpoint):
         if not osp.isfile(path):
             raise FileNotFoundError(f'{path} is missing: train it with '
@@ -272,7 +274,8 @@ def main(argv=None) -> None:
     from clamp_mm.datasets.fashion_mnist import load_fashion_mnist_images
     from clamp_mm.models import find_adapter
     for model_key in args.models:
-        float_model, preprocessor = load_classifier(model_key)
+        float_model, preprocessor = load_classifier(model_key,
+                                                    args.checkpoint_dir)
         test_images, test_labels = load_fashion_mnist_images(
             args.num_test, split='test', seed=None,
             mean=preprocessor.get('mean', (72.79, ) * 3),
