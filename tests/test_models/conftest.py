@@ -60,7 +60,12 @@ def timm_swin():
 def _mm_build(package, cfg):
     pytest.importorskip('mmcv.ops')
     registry = pytest.importorskip(f'{package}.registry')
-    model = registry.MODELS.build(cfg)
+    from mmengine.registry import DefaultScope
+
+    # A registry builds in the *current default scope*: another test may
+    # have left mmpretrain's there, whose SwinTransformer takes other args.
+    with DefaultScope.overwrite_default_scope(package):
+        model = registry.MODELS.build(cfg)
     model.eval()  # OpenMMLab Swin's train() returns None, not self
     return model
 
