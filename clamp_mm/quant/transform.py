@@ -146,8 +146,9 @@ def apply_overrides(model: nn.Module,
                 {name.rpartition('.')[0]
                  for name, _ in quantizers})
             raise ValueError(
-                f'override pattern {pattern!r} with {dict(settings)} matches '
-                f'no quantizer; module names look like {owners[:8]}')
+                f'overrides[{pattern!r}]={dict(settings)} matches no '
+                'quantizer it could change; expected a wildcard pattern over '
+                f'quantized module names, which look like {owners[:8]}')
         counts[pattern] = count
     return counts
 

@@ -73,3 +73,34 @@ def test_swin_taps_equal_timm_merged_attention():
         for name, block in blocks.items():
             expected = block._attn(block.norm1(inputs[name]))
             torch.testing.assert_close(grids[f'{name}.attn'], expected)
+
+
+def _tiny_vit():
+    torch.manual_seed(0)
+    return vit.VisionTransformer(img_size=32,
+                                 patch_size=4,
+                                 embed_dim=32,
+                                 depth=2,
+                                 num_heads=2,
+                                 num_classes=10).eval()
+
+
+def test_recipe_overrides_reach_the_named_block_only():
+    from clamp_mm.quant import iter_quantizers, quantize
+    model = quantize(
+        _tiny_vit(),
+        dict(weight_bits=4,
+             act_bits=8,
+             overrides={'blocks.1.*': dict(weight_bits=8, act_bits=6)}))
+    for name, quantizer in iter_quantizers(model):
+        in_block_1 = name.startswith('blocks.1.')
+        if quantizer.point == 'weight':
+            assert quantizer.bits == (8 if in_block_1 else 4), name
+        elif name.startswith('blocks.1.attn') or '.mlp.' in name:
+            assert quantizer.bits == (6 if in_block_1 else 8), name
+
+
+def test_unmatched_override_pattern_is_an_error():
+    from clamp_mm.quant import quantize
+    with pytest.raises(ValueError, match=r"overrides\['layers\.\*'\]"):
+        quantize(_tiny_vit(), dict(overrides={'layers.*': dict(act_bits=6)}))

@@ -78,7 +78,7 @@ def test_overrides_set_bits_and_reject_unmatched_patterns():
     assert net[3].weight_quantizer.bits == 8
     assert net[3].input_quantizer.bits == 6
     assert net[0].weight_quantizer.bits == 4
-    with pytest.raises(ValueError, match="'blocks.9.\\*'"):
+    with pytest.raises(ValueError, match="overrides\\['blocks.9.\\*'\\]"):
         apply_overrides(net, {'blocks.9.*': dict(weight_bits=8)})
 
 
