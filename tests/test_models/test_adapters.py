@@ -214,3 +214,15 @@ def test_other_observers_and_log2_softmax(family):
         similarity = cosine(adapter.forward_images(images),
                             find_adapter(reference).forward_images(images))
     assert similarity > 0.95
+
+
+def test_gradient_reaches_images_through_quantized_model(family):
+    # The generator's adaptive term back-propagates through the quantized
+    # model to the pixels.
+    model, images, _ = family
+    adapter = find_adapter(model)
+    quantize(model, dict(weight_bits=4, act_bits=8),
+             lambda m: adapter.forward_images(images))
+    images = images.clone().requires_grad_(True)
+    flat(adapter.forward_images(images)).pow(2).sum().backward()
+    assert torch.isfinite(images.grad).all() and images.grad.abs().sum() > 0
