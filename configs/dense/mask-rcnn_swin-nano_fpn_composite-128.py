@@ -44,7 +44,7 @@ model = dict(
             num_classes=num_classes)),
     train_cfg=dict(
         rpn_proposal=dict(nms_pre=1000, max_per_img=300),
-        rcnn=dict(sampler=dict(num=128))),
+        rcnn=dict(sampler=dict(num=64))),
     test_cfg=dict(rpn=dict(nms_pre=500, max_per_img=100)))
 
 data_root = 'data/composite/coco/'
@@ -90,18 +90,24 @@ test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
 test_evaluator = val_evaluator
 
-max_epochs = 6
+max_epochs = 2
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,
          end=200),
-    dict(type='CosineAnnealingLR', T_max=max_epochs, eta_min_ratio=0.05,
-         begin=0, end=max_epochs, by_epoch=True)
+    dict(
+        type='CosineAnnealingLR',
+        T_max=max_epochs,
+        eta_min_ratio=0.05,
+        begin=0,
+        end=max_epochs,
+        by_epoch=True,
+        convert_to_iter_based=True)
 ]
 # From scratch and with a small batch, a larger step than the fine-tuning
 # recipe's 1e-4 trains faster; gradient clipping keeps the start stable.
 optim_wrapper = dict(
-    optimizer=dict(lr=4e-4), clip_grad=dict(max_norm=10, norm_type=2))
+    optimizer=dict(lr=6e-4), clip_grad=dict(max_norm=10, norm_type=2))
 default_hooks = dict(
     logger=dict(interval=20),
     checkpoint=dict(interval=max_epochs, max_keep_ckpts=1))
