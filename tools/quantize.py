@@ -176,8 +176,9 @@ def main(argv=None) -> dict:
 
 
 def print_results(runner) -> None:
-    """Print the FP-beside-quantized table on rank 0, whatever the
-    config's log level."""
+    """Print the FP-beside-quantized table on rank 0 when the log (at the
+    config's log level) did not show it already."""
+    import logging
     from mmengine import dist
     from clamp_mm.engine import side_by_side_table
     if not dist.is_main_process():
@@ -186,8 +187,9 @@ def print_results(runner) -> None:
     results = getattr(loop, 'results', None) or {}
     if results.get('quantized') is None:
         return
-    print(side_by_side_table(results['quantized'], results.get('fp'),
-                             loop.quantized_label))
+    if not runner.logger.isEnabledFor(logging.INFO):
+        print(side_by_side_table(results['quantized'], results.get('fp'),
+                                 loop.quantized_label))
     print(f'work dir: {runner.work_dir}')
 
 

@@ -82,7 +82,8 @@ def check_loop_cfg(cfg: Config) -> None:
             'clamp_w4a8.py)')
     from clamp_mm.engine.quant_test_loop import quant_loop_fields
     unknown = sorted(
-        set(loop_cfg) - set(quant_loop_fields()) - {'type', 'fp16'})
+        set(loop_cfg) - set(quant_loop_fields()) -
+        {'type', 'fp16', '_scope_'})
     if unknown:
         raise QuantizeInputError(
             f'test_cfg has unknown field(s) {unknown}; expected some of '
@@ -124,14 +125,17 @@ def check_model_and_checkpoint(cfg: Config,
         QuantizeInputError: Unknown model type, no adapter for the model,
             or a checkpoint of another architecture.
     """
-    from clamp_mm.models import find_adapter
+    from .target_module import resolve_target
     scope = cfg.get('default_scope', 'mmengine')
-    model = _build_checked(MODELS, cfg.model, 'model', scope)
-    submodule = (cfg.get('test_cfg') or {}).get('quantized_module') or ''
+    model_cfg = cfg.model.copy()
+    # As the Runner does: the top-level data_preprocessor is the model's.
+    if cfg.get('data_preprocessor', None) is not None:
+        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
+    model = _build_checked(MODELS, model_cfg, 'model', scope)
     try:
-        target = model.get_submodule(submodule) if submodule else model
-        find_adapter(target)
-    except (AttributeError, TypeError) as error:
+        resolve_target(model,
+                       (cfg.get('test_cfg') or {}).get('quantized_module'))
+    except TypeError as error:
         raise QuantizeInputError(_one_line(error)) from None
     if checkpoint is not None:
         try:

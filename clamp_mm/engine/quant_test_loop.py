@@ -10,7 +10,7 @@ optionally beside the FP model.
 """
 import copy
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine import dist
@@ -22,18 +22,23 @@ from torch.utils.data import DataLoader
 
 from clamp_mm.models.base import ModelAdapter, find_adapter
 from clamp_mm.quant import QuantRecipe, quantize, set_quant_mode
+from clamp_mm.quant.report import model_cost, quant_summary
 from clamp_mm.registry import CALIBRATORS, GENERATORS, LOOPS
+from clamp_mm.synth.base_generator import resolve_resolution
 from .checkpoint_check import check_checkpoint_fits
 from .distributed import broadcast_quantization
 from .quantized_checkpoint import load_quantized, save_quantized
 from .results_table import (combine_metrics, side_by_side_table,
                             write_results)
 from .synthetic_data import synthesize
+from .target_module import resolve_target
 
 #: Names of the files the loop writes in the work dir.
 QUANTIZED_MODEL_FILE = 'quantized_model.pth'
 SYNTHETIC_IMAGES_FILE = 'synthetic_images.pth'
 SEARCH_DIR = 'search'
+#: The per-quantizer table, written to the run's log dir.
+SUMMARY_FILE = 'quant_summary.txt'
 
 
 def build_in_scope(registry, cfg: dict):
@@ -80,9 +85,11 @@ class QuantTestLoop(TestLoop):
             calibrating. Defaults to None.
         save_quantized (bool): Write the quantized model and the synthetic
             images to the work dir. Defaults to True.
-        quantized_module (str): Dotted name of the sub-module handed to the
-            adapter, for models no adapter takes whole. Defaults to ``''``
-            (the whole model).
+        quantized_module (str, optional): Dotted name of the sub-module
+            handed to the adapter (``''``: the whole model). Defaults to
+            None: the whole model if an adapter understands it, else its
+            first direct child one does (the timm model inside mmpretrain's
+            TimmClassifier).
         strict_checkpoint (bool): Refuse a float checkpoint that does not
             fit the model exactly. Defaults to True.
     """
@@ -102,7 +109,7 @@ class QuantTestLoop(TestLoop):
                  evaluate_fp: bool = False,
                  load_quantized: Optional[str] = None,
                  save_quantized: bool = True,
-                 quantized_module: str = '',
+                 quantized_module: Optional[str] = None,
                  strict_checkpoint: bool = True) -> None:
         super().__init__(runner, dataloader, evaluator, fp16)
         # Validated here, before any weight is loaded or any file written.
@@ -145,11 +152,9 @@ class QuantTestLoop(TestLoop):
         model = self.runner.model
         return model.module if is_model_wrapper(model) else model
 
-    def _target(self) -> nn.Module:
-        """The module handed to the adapter."""
-        if not self.quantized_module:
-            return self.model
-        return self.model.get_submodule(self.quantized_module)
+    def _target(self) -> Tuple[str, nn.Module, ModelAdapter]:
+        """Name, module and adapter of what is quantized."""
+        return resolve_target(self.model, self.quantized_module)
 
     # ---- run -------------------------------------------------------------------
     def run(self) -> dict:
@@ -179,6 +184,7 @@ class QuantTestLoop(TestLoop):
             if self.evaluate_fp:
                 fp_metrics = self._evaluate('FP')
             extra = self._quantize()
+        extra['cost'] = self._cost()
         metrics = self._evaluate(self.quantized_label)
         self.results = dict(fp=fp_metrics, quantized=metrics)
         self.runner.logger.info(
@@ -196,7 +202,32 @@ class QuantTestLoop(TestLoop):
         """Name of the quantized model in logs and tables."""
         if self.load_quantized:
             return 'quantized'
+        mixed = getattr(getattr(self.calibrator, 'config', None),
+                        'mixed_precision', None)
+        if mixed is not None:
+            return 'mixed precision'
         return f'W{self.recipe.weight_bits}/A{self.recipe.act_bits}'
+
+    def _cost(self) -> dict:
+        """Size and BOPs of the quantized model (one image at the
+        calibration resolution), logged with the quantization summary."""
+        _, target, adapter = self._target()
+        height, width = resolve_resolution(adapter, self.resolution)
+        device = next(target.parameters()).device
+        image = torch.zeros(1, 3, height, width, device=device)
+        with torch.no_grad():
+            cost = model_cost(target, image,
+                              lambda model, x: adapter.forward_images(x))
+        summary_file = osp.join(self.runner.log_dir, SUMMARY_FILE)
+        if dist.is_main_process():
+            with open(summary_file, 'w') as file:
+                file.write(quant_summary(target) + '\n')
+        self.runner.logger.info(f'cost per {height}x{width} image: {cost}; '
+                                f'every quantizer listed in {summary_file}')
+        return dict(size_mb=cost.size_mb, float_size_mb=cost.float_size_mb,
+                    gbops=cost.bops / 1e9,
+                    float_gbops=cost.float_bops / 1e9,
+                    resolution=[height, width])
 
     def _check_float_weights(self) -> None:
         checkpoint = getattr(self.runner, '_load_from', None)
@@ -209,8 +240,7 @@ class QuantTestLoop(TestLoop):
     def _quantize(self) -> dict:
         """Synthesize, calibrate, search, broadcast, save. Returns extras
         for the results file."""
-        target = self._target()
-        adapter = find_adapter(target)
+        target_name, target, adapter = self._target()
         work_dir = self.runner.work_dir
         dataset = synthesize(
             self.generator, adapter, self.num_images, self.resolution,
@@ -240,7 +270,7 @@ class QuantTestLoop(TestLoop):
         if self.save_quantized and dist.is_main_process():
             path = save_quantized(
                 self.model, osp.join(work_dir, QUANTIZED_MODEL_FILE),
-                self.recipe, self.quantized_module,
+                self.recipe, target_name,
                 meta=dict(float_checkpoint=str(
                     getattr(self.runner, '_load_from', None)), **extra))
             self.runner.logger.info(f'saved the quantized model to {path}')

@@ -131,8 +131,7 @@ def tiny_loop_cfg(**overrides) -> dict:
                         population_size=3, tournament_size=2, passes=1,
                         cycles=2, children_per_cycle=2,
                         refresh_iterations=1, progress_bar=False,
-                        plots=False),
-        quantized_module='classifier')
+                        plots=False))
     cfg.update(overrides)
     return cfg
 

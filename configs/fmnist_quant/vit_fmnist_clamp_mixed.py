@@ -1,0 +1,14 @@
+# CLAMP-ViT mixed precision on the small Fashion-MNIST ViT: the project's
+# real-data ground (no ImageNet here). Same recipe as the ImageNet configs,
+# method.md defaults; evaluated by mmpretrain's Accuracy on the 10k test set.
+#
+#   python tools/quantize.py configs/fmnist_quant/vit_fmnist_clamp_mixed.py --fp
+_base_ = [
+    '../fashion_mnist/vit_fmnist.py',
+    '../_base_/clamp_mixed.py',
+]
+
+test_cfg = {{_base_.clamp_test_cfg}}
+
+# Trained by tools/train_classifier.py configs/fashion_mnist/vit_fmnist.py
+load_from = 'checkpoints/fmnist_vit.pth'
