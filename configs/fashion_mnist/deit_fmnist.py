@@ -1,0 +1,54 @@
+# A scaled-down distilled DeiT (mmpretrain DistilledVisionTransformer) for
+# Fashion-MNIST.
+#
+# Why this model for the DeiT family: it is the DeiT-T-distilled structure
+# (mmpretrain::deit/deit-tiny-distilled_4xb256_in1k.py), i.e. the ViT of
+# vit_fmnist.py plus a second extra token, the distillation token, with its
+# own linear head; the classifier (DeiTClsHead) averages the class-token and
+# distillation-token scores. A quantizer must therefore drop 2 extra tokens,
+# not 1, when it reads the patch grid, and quantize two heads. The plain DeiT-T
+# (no distillation token) is architecturally the ViT of vit_fmnist.py.
+#
+# Training differs from DeiT's: mmpretrain has no teacher loss, so both heads
+# learn from the labels (DeiTClsHead warns once that it "cannot train the
+# distilled version"; the averaged score is what the cross-entropy sees).
+# Quantization only needs the trained float model, so this does not matter
+# for what the project measures.
+#
+# Train: python tools/train_classifier.py configs/fashion_mnist/deit_fmnist.py
+_base_ = [
+    './_base_/runtime.py',
+    './_base_/fashion_mnist_bs64.py',
+    './_base_/adamw_cosine.py',
+]
+
+embed_dims = 64
+
+model = dict(
+    type='ImageClassifier',
+    backbone=dict(
+        type='DistilledVisionTransformer',
+        arch=dict(
+            embed_dims=embed_dims,
+            num_layers=4,
+            num_heads=2,
+            feedforward_channels=4 * embed_dims),
+        img_size=32,
+        patch_size=4,
+        drop_rate=0.0,
+        drop_path_rate=0.0,
+        out_type='cls_token',
+        final_norm=True),
+    neck=None,
+    head=dict(
+        type='DeiTClsHead',
+        num_classes=10,
+        in_channels=embed_dims,
+        loss=dict(type='CrossEntropyLoss', loss_weight=1.0)),
+    init_cfg=[
+        dict(type='TruncNormal', layer='Linear', std=.02),
+        dict(type='Constant', layer='LayerNorm', val=1., bias=0.),
+    ],
+)
+
+train_cfg = dict(max_epochs=6, val_interval=6)
