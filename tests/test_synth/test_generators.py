@@ -232,3 +232,20 @@ def test_adaptive_terms_against_a_real_quantized_model(tiny_vit):
     assert all(after[name].mode == 'quantize' for name in scales_before)
     assert any(not torch.equal(after[name].scale, scale)
                for name, scale in scales_before.items())
+
+
+def test_real_data_generator_from_a_dataset_config(vit_adapter):
+    pytest.importorskip('mmpretrain')
+    import os.path as osp
+    if not osp.isdir('/usr/share/datasets/fashion-mnist'):
+        pytest.skip('Fashion-MNIST is not installed')
+    generator = RealDataGenerator(
+        dataset=dict(type='clamp_mm.FashionMNIST', split='test'), seed=0)
+    images = generator.generate(vit_adapter, 3)
+    assert images.shape == (3, 3, 32, 32)
+    # Grey images: the three channels carry the same pixels.
+    mean, std = vit_adapter.mean_std
+    pixels = images * torch.tensor(std).view(1, 3, 1, 1) + torch.tensor(
+        mean).view(1, 3, 1, 1)
+    torch.testing.assert_close(pixels[:, 0], pixels[:, 1])
+    assert pixels.min() >= -1e-3 and pixels.max() <= 255 + 1e-3
