@@ -1,0 +1,162 @@
+"""The calibration methods compared side by side, and their settings.
+
+Every quantized method uses the same quantizer (:class:`QuantRecipe` with
+the setting's bits, min-max observers) and differs only in its calibration
+images and in whether the evolutionary search runs after the observers:
+
+============== ======================= =====================================
+key            images                  after the observers
+============== ======================= =====================================
+fp             (none: float model)     -
+real           32 real training images -
+gaussian       N(0, 1) noise           -
+psaq_v1        PSAQ-ViT v1             -
+psaq_v2        PSAQ-ViT v2 (adaptive)  -
+clamp_stage1   CLAMP stage 1           -
+clamp_search   CLAMP stage 1           search, no cyclic adaptation
+clamp_full     CLAMP stage 1           search with cyclic adaptation
+mixed          CLAMP stage 1           mixed-precision search (<= 4.5 avg
+                                       weight bits), cyclic adaptation
+============== ======================= =====================================
+"""
+from dataclasses import dataclass, field
+from typing import Dict, Optional, Sequence, Tuple
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """One column of the comparison.
+
+    Args:
+        key (str): Name on the command line and in the results.
+        label (str): Name in tables and plots.
+        source (str, optional): Calibration images: ``'real'``,
+            ``'gaussian'``, ``'psaq_v1'``, ``'psaq_v2'`` or ``'clamp'``;
+            None for the float model.
+        search (str): ``'none'``, ``'search'`` (no cyclic adaptation),
+            ``'cyclic'`` or ``'mixed'``.
+    """
+    key: str
+    label: str
+    source: Optional[str]
+    search: str
+
+
+#: Every method, in report order.
+METHOD_SPECS: Dict[str, MethodSpec] = {
+    spec.key: spec
+    for spec in (
+        MethodSpec('fp', 'FP', None, 'none'),
+        MethodSpec('real', 'real data (observers)', 'real', 'none'),
+        MethodSpec('gaussian', 'Gaussian noise', 'gaussian', 'none'),
+        MethodSpec('psaq_v1', 'PSAQ-ViT v1', 'psaq_v1', 'none'),
+        MethodSpec('psaq_v2', 'PSAQ-ViT v2', 'psaq_v2', 'none'),
+        MethodSpec('clamp_stage1', 'CLAMP stage 1', 'clamp', 'none'),
+        MethodSpec('clamp_search', 'CLAMP stage 1 + search', 'clamp',
+                   'search'),
+        MethodSpec('clamp_full', 'CLAMP (cyclic adaptation)', 'clamp',
+                   'cyclic'),
+        MethodSpec('mixed', 'CLAMP mixed precision', 'clamp', 'mixed'),
+    )
+}
+
+#: Weight / activation bits of each setting.
+SETTINGS: Dict[str, Tuple[int, int]] = {
+    'W8/A8': (8, 8),
+    'W4/A8': (4, 8),
+    'W4/A4': (4, 4),
+    'W3/A4': (3, 4),
+}
+#: Settings run when none is named.
+DEFAULT_SETTINGS = ('W8/A8', 'W4/A8', 'W4/A4')
+
+#: Generator type of each synthetic source.
+GENERATOR_TYPES = {
+    'gaussian': 'clamp_mm.GaussianGenerator',
+    'psaq_v1': 'clamp_mm.PSAQv1Generator',
+    'psaq_v2': 'clamp_mm.PSAQv2Generator',
+    'clamp': 'clamp_mm.ClampGenerator',
+}
+
+
+@dataclass
+class BenchmarkConfig:
+    """What every cell shares: data sizes, stage-1 and search budgets.
+
+    Args:
+        num_images (int): Calibration images of every source. Defaults
+            to 32.
+        generator_iterations (int, optional): Stage-1 budget: CLAMP's
+            iterations (warm-up scaled with it), PSAQ-ViT v1's iterations per
+            round (2 rounds), PSAQ-ViT v2's total over its 4 rounds. None
+            keeps each generator's method.md default (500). Defaults to
+            None.
+        search (dict): SearchConfig fields overriding the method.md defaults
+            (e.g. ``dict(passes=2)``). Defaults to ``{}``.
+        mixed_avg_weight_bits (float): Budget of the mixed-precision method.
+            Defaults to 4.5.
+        mixed_weight_bit_choices (Sequence[int]): Weight bit-widths the
+            mixed-precision search may pick. Defaults to (3, 4, 5, 6, 7, 8).
+        num_test (int, optional): Test images scored (the first ones of the
+            split); None for all. Defaults to None.
+    """
+    num_images: int = 32
+    generator_iterations: Optional[int] = None
+    search: dict = field(default_factory=dict)
+    mixed_avg_weight_bits: float = 4.5
+    mixed_weight_bit_choices: Sequence[int] = (3, 4, 5, 6, 7, 8)
+    num_test: Optional[int] = None
+
+    def __post_init__(self) -> None:
+        if self.num_images < 1:
+            raise ValueError(f'num_images={self.num_images}, expected >= 1')
+        if self.generator_iterations is not None and \
+                self.generator_iterations < 4:
+            raise ValueError(f'generator_iterations='
+                             f'{self.generator_iterations}, expected >= 4 '
+                             '(PSAQ-ViT v2 splits it over 4 rounds)')
+        if self.num_test is not None and self.num_test < 1:
+            raise ValueError(f'num_test={self.num_test}, expected >= 1')
+        self.mixed_weight_bit_choices = tuple(self.mixed_weight_bit_choices)
+
+    def generator_cfg(self, source: str, seed: int) -> dict:
+        """Generator config of a synthetic source, at this budget."""
+        cfg = dict(type=GENERATOR_TYPES[source], seed=seed,
+                   batch_size=self.num_images, progress=False)
+        budget = self.generator_iterations
+        if budget is None or source == 'gaussian':
+            return cfg
+        if source == 'clamp':
+            # method.md: 500 iterations with 100 warm-up; keep the ratio.
+            cfg.update(iterations=budget, warmup_iterations=budget // 5)
+        elif source == 'psaq_v1':
+            cfg.update(iterations=budget)
+        elif source == 'psaq_v2':
+            cfg.update(iterations=budget // 4)
+        return cfg
+
+
+def parse_methods(names: Sequence[str]) -> Tuple[str, ...]:
+    """Validate method keys (``'all'`` for every one); keep report order."""
+    names = list(names)
+    if 'all' in names:
+        return tuple(METHOD_SPECS)
+    unknown = [name for name in names if name not in METHOD_SPECS]
+    if unknown:
+        raise ValueError(f'unknown method(s) {unknown}; expected some of '
+                         f'{list(METHOD_SPECS)} or "all"')
+    return tuple(key for key in METHOD_SPECS if key in names)
+
+
+def parse_settings(names: Sequence[str]) -> Tuple[str, ...]:
+    """Validate settings (``W4/A4`` or ``w4a4``); keep the given order."""
+    chosen = []
+    for name in names:
+        canonical = name.upper().replace('A', '/A') if '/' not in name \
+            else name.upper()
+        if canonical not in SETTINGS:
+            raise ValueError(f'unknown setting {name!r}; expected some of '
+                             f'{list(SETTINGS)}')
+        if canonical not in chosen:
+            chosen.append(canonical)
+    return tuple(chosen)

@@ -1,0 +1,350 @@
+"""The benchmark cells: one model, one seed, every setting and method.
+
+A cell is (model, method, setting, seed). All cells of one model and seed
+share the calibration images of each source (generated once, their cost
+counted in every cell that uses them), the float model and the test data;
+every quantized cell starts from a fresh copy of the float model and the
+same quantizer recipe, so the cells differ only in what the method does.
+"""
+import copy
+import time
+from typing import Callable, Dict, List, Optional, Tuple
+
+import torch
+from mmengine.logging import MMLogger
+from torch import nn
+
+from clamp_mm.models import find_adapter
+from clamp_mm.quant import QuantRecipe, model_cost, quantize, set_quant_mode
+from clamp_mm.quant.tensor_quantizer import iter_quantizers
+from clamp_mm.registry import GENERATORS
+from clamp_mm.search import (EvolutionaryCalibrator, MixedPrecisionConfig,
+                             SearchConfig)
+from clamp_mm.search.genome import is_weight_quantizer
+from .measure import StageMeter
+from .methods import SETTINGS, BenchmarkConfig, MethodSpec
+from .tasks import ModelSpec
+
+#: Images kept per source for the image-grid plot.
+GRID_IMAGES = 8
+
+
+class SourceImages:
+    """One calibration set and what making it cost.
+
+    Args:
+        images (Tensor): Normalised images (N, 3, H, W).
+        targets (Tensor, optional): Labels the images should show (random
+            labels of a generator, true labels of real images), or None.
+        seconds (float): Wall time to make them.
+        peak_mib (float): Peak RSS growth while making them.
+        generator (BaseGenerator, optional): The generator, kept for the
+            image refreshes of the cyclic adaptation. Defaults to None.
+    """
+
+    def __init__(self, images: torch.Tensor,
+                 targets: Optional[torch.Tensor], seconds: float,
+                 peak_mib: float, generator=None) -> None:
+        self.images = images
+        self.targets = targets
+        self.seconds = seconds
+        self.peak_mib = peak_mib
+        self.generator = generator
+
+
+def _build_generator(cfg: dict):
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('clamp_mm'):
+        return GENERATORS.build(cfg)
+
+
+def calibrate_observers(model: nn.Module, adapter, recipe: QuantRecipe,
+                        images: torch.Tensor, batch_size: int) -> nn.Module:
+    """Swap in the quantizers and calibrate them (min-max) on ``images``."""
+
+    def forward_loop(_):
+        for batch in images.split(batch_size):
+            adapter.forward_images(batch)
+
+    return quantize(model, recipe, forward_loop, adapter)
+
+
+class ImageSources:
+    """The calibration sets of one model and seed, each made once.
+
+    PSAQ-ViT v2 optimises against a quantized model, so its set depends on
+    the setting: its quantized model is calibrated on the generator's own
+    starting noise (Gaussian, same seed), then refined by v2 round after
+    round.
+
+    Args:
+        fp_model (nn.Module): The float model.
+        adapter (ModelAdapter): Its adapter.
+        spec (ModelSpec): The model's spec (calibration resolution).
+        task: The model's task (real images).
+        config (BenchmarkConfig): Budgets.
+        seed (int): Seed of every draw.
+    """
+
+    def __init__(self, fp_model: nn.Module, adapter, spec: ModelSpec, task,
+                 config: BenchmarkConfig, seed: int) -> None:
+        self.fp_model = fp_model
+        self.adapter = adapter
+        self.spec = spec
+        self.task = task
+        self.config = config
+        self.seed = seed
+        self._made: Dict[Tuple[str, Optional[str]], SourceImages] = {}
+
+    def made(self) -> Dict[str, SourceImages]:
+        """Every set made so far, by source (v2: ``psaq_v2 W4/A4``)."""
+        return {(source if setting is None else f'{source} {setting}'): made
+                for (source, setting), made in self._made.items()}
+
+    def get(self, source: str, setting: str) -> SourceImages:
+        """The set of ``source`` (made now if not yet)."""
+        key = (source, setting if source == 'psaq_v2' else None)
+        if key not in self._made:
+            MMLogger.get_current_instance().info(
+                f'benchmark: making {source} images for {self.spec.key} '
+                f'seed {self.seed}' + (f' {setting}' if key[1] else ''))
+            self._made[key] = self._make(source, setting)
+        return self._made[key]
+
+    def _make(self, source: str, setting: str) -> SourceImages:
+        meter = StageMeter()
+        config = self.config
+        generator, targets = None, None
+        with meter.stage('make'):
+            if source == 'real':
+                images, targets = self.task.real_images(
+                    self.adapter, config.num_images, self.seed)
+            else:
+                generator = _build_generator(
+                    config.generator_cfg(source, self.seed))
+                quantized = None
+                if source == 'psaq_v2':
+                    quantized = self._v2_quantized_model(setting)
+                images = generator.generate(self.adapter, config.num_images,
+                                            self.spec.resolution, quantized)
+                targets = generator.targets
+        return SourceImages(images.detach(), targets, meter.seconds['make'],
+                            meter.peak_mib['make'], generator)
+
+    def _v2_quantized_model(self, setting: str):
+        weight_bits, act_bits = SETTINGS[setting]
+        noise = _build_generator(
+            dict(type='clamp_mm.GaussianGenerator',
+                 seed=self.seed)).generate(self.adapter,
+                                           self.config.num_images,
+                                           self.spec.resolution)
+        model = copy.deepcopy(self.fp_model)
+        adapter = find_adapter(model)
+        calibrate_observers(model, adapter,
+                            QuantRecipe(weight_bits=weight_bits,
+                                        act_bits=act_bits), noise,
+                            self.config.num_images)
+        return adapter
+
+
+def average_weight_bits(model: nn.Module) -> Optional[float]:
+    """Parameter-weighted mean bit-width of the quantized weights."""
+    total = weighted = 0
+    for module in model.modules():
+        quantizer = getattr(module, 'weight_quantizer', None)
+        weight = getattr(module, 'weight', None)
+        if quantizer is not None and isinstance(weight, nn.Parameter):
+            total += weight.numel()
+            weighted += weight.numel() * quantizer.bits
+    return weighted / total if total else None
+
+
+def misprediction_rate(adapter, source: SourceImages) -> Optional[float]:
+    """Share (%) of a set whose FP prediction is not its target label."""
+    if source.targets is None or not adapter.has_head:
+        return None
+    with torch.no_grad():
+        predicted = adapter.forward_images(source.images).argmax(-1)
+    return 100.0 * float((predicted != source.targets).float().mean())
+
+
+def weight_bits_per_layer(model: nn.Module) -> Dict[str, int]:
+    """Bits of every calibrated weight quantizer, by its module's name."""
+    return {
+        name.rsplit('.weight_quantizer', 1)[0]: quantizer.bits
+        for name, quantizer in iter_quantizers(model)
+        if quantizer.is_calibrated and is_weight_quantizer(name, quantizer)
+    }
+
+
+class CellRunner:
+    """Runs the cells of one model and seed.
+
+    Args:
+        spec (ModelSpec): The model.
+        fp_model (nn.Module): Its float model (never modified).
+        task: Its task (evaluation, real images).
+        config (BenchmarkConfig): Budgets.
+        seed (int): Seed of the cells.
+        check_fp (bool): Also score each quantized model with its
+            quantizers off: it must reproduce the float figures exactly
+            (proves that no method touched the float weights). Defaults to
+            True.
+    """
+
+    def __init__(self, spec: ModelSpec, fp_model: nn.Module, task,
+                 config: BenchmarkConfig, seed: int,
+                 check_fp: bool = True) -> None:
+        self.spec = spec
+        self.fp_model = fp_model
+        self.adapter = find_adapter(fp_model)
+        self.task = task
+        self.config = config
+        self.seed = seed
+        self.check_fp = check_fp
+        self.sources = ImageSources(fp_model, self.adapter, spec, task,
+                                    config, seed)
+        self.logger = MMLogger.get_current_instance()
+
+    def _cost(self, model: nn.Module, adapter) -> dict:
+        height, width = self.spec.resolution or adapter.input_size
+        image = torch.zeros(1, 3, height, width)
+        cost = model_cost(model, image,
+                          lambda m, x: adapter.forward_images(x))
+        return dict(size_mb=cost.size_mb, float_size_mb=cost.float_size_mb,
+                    gbops=cost.bops / 1e9, float_gbops=cost.float_bops / 1e9,
+                    gmacs=cost.macs / 1e9)
+
+    def run(self, method: MethodSpec, setting: str) -> dict:
+        """Run one cell; return its record (plain JSON-able data)."""
+        torch.manual_seed(self.seed)
+        started = time.perf_counter()
+        meter = StageMeter()
+        record = dict(model=self.spec.key, method=method.key,
+                      setting=setting, seed=self.seed)
+        if method.source is None:
+            with meter.stage('evaluate'):
+                metrics = self.task.evaluate(self.fp_model, self.adapter)
+            record.update(metrics=metrics, fp_metrics=metrics,
+                          cost=self._cost(self.fp_model, self.adapter),
+                          avg_weight_bits=32.0, avg_activation_bits=32.0)
+        else:
+            record.update(self._run_quantized(method, setting, meter))
+        record.update(stage_seconds=meter.seconds,
+                      stage_peak_mib=meter.peak_mib,
+                      cell_seconds=time.perf_counter() - started,
+                      threads=torch.get_num_threads())
+        return record
+
+    def _run_quantized(self, method: MethodSpec, setting: str,
+                       meter: StageMeter) -> dict:
+        weight_bits, act_bits = SETTINGS[setting]
+        source = self.sources.get(method.source, setting)
+        meter.record('generate', source.seconds, source.peak_mib)
+        mixed = method.search == 'mixed'
+        # Mixed precision starts at 8-bit weights; the budget brings them
+        # down to the target average before the search.
+        recipe = QuantRecipe(weight_bits=8 if mixed else weight_bits,
+                             act_bits=act_bits)
+        model = copy.deepcopy(self.fp_model)
+        adapter = find_adapter(model)
+        with meter.stage('calibrate'):
+            calibrate_observers(model, adapter, recipe, source.images,
+                                self.config.num_images)
+        extra = {}
+        if method.search != 'none':
+            extra['search'] = self._search(method, model, source, meter)
+        with meter.stage('evaluate'):
+            metrics = self.task.evaluate(model, adapter)
+        fp_metrics = None
+        if self.check_fp:
+            set_quant_mode(model, 'off')
+            fp_metrics = self.task.evaluate(model, adapter)
+            set_quant_mode(model, 'quantize')
+        activation_bits = [q.bits for name, q in iter_quantizers(model)
+                           if q.is_calibrated
+                           and not is_weight_quantizer(name, q)]
+        if mixed:
+            extra['weight_bits_per_layer'] = weight_bits_per_layer(model)
+        return dict(
+            metrics=metrics, fp_metrics=fp_metrics,
+            cost=self._cost(model, adapter),
+            avg_weight_bits=average_weight_bits(model),
+            avg_activation_bits=(sum(activation_bits) /
+                                 max(1, len(activation_bits))),
+            misprediction=misprediction_rate(self.adapter, source), **extra)
+
+    def _search(self, method: MethodSpec, model: nn.Module,
+                source: SourceImages, meter: StageMeter) -> dict:
+        fields = dict(self.config.search)
+        fields.update(seed=self.seed,
+                      cyclic_adaptation=method.search != 'search',
+                      progress_bar=False, plots=False, work_dir=None,
+                      resume=False)
+        if method.search == 'mixed':
+            fields['mixed_precision'] = MixedPrecisionConfig(
+                weight_bit_choices=self.config.mixed_weight_bit_choices,
+                avg_weight_bits=self.config.mixed_avg_weight_bits)
+        config = SearchConfig(**fields)
+        refresher = None
+        if config.cyclic_adaptation:
+            refresher = source.generator
+        with meter.stage('search'):
+            result = EvolutionaryCalibrator(config).calibrate(
+                model, source.images, refresher)
+        refresh = result.times.get('refresh', 0.0)
+        meter.seconds['search'] -= refresh
+        meter.record('refresh', refresh, 0.0)
+        return dict(finished=result.finished, num_scored=result.num_scored,
+                    num_rejected=result.num_rejected,
+                    metrics=result.metrics, times=result.times,
+                    config=config.fingerprint())
+
+
+def run_model_seed(spec: ModelSpec, fp_model: nn.Module, task,
+                   config: BenchmarkConfig, seed: int,
+                   methods: List[MethodSpec], settings: List[str],
+                   on_cell: Callable[[dict], None],
+                   check_fp: bool = True) -> Dict[str, torch.Tensor]:
+    """Run every (method, setting) cell of one model and seed.
+
+    Args:
+        spec, fp_model, task, config, seed: See :class:`CellRunner`.
+        methods (list[MethodSpec]): Methods, in order.
+        settings (list[str]): Settings, in order. The float model is one
+            cell per seed whatever the settings (recorded under each).
+        on_cell (Callable[[dict], None]): Receives each record as soon as
+            it is done (to save partial results).
+        check_fp (bool): See :class:`CellRunner`. Defaults to True.
+
+    Returns:
+        dict[str, Tensor]: The first :data:`GRID_IMAGES` images of every
+        source made, for the image-grid plot.
+    """
+    cells = CellRunner(spec, fp_model, task, config, seed, check_fp)
+    # Cells that do not depend on (all of) the setting run once: the float
+    # model, and mixed precision per activation bit-width (its weight bits
+    # come from the budget). Their copies are marked ``shared_with``.
+    done: Dict[tuple, dict] = {}
+    for setting in settings:
+        for method in methods:
+            if method.source is None:
+                key = (method.key, )
+            elif method.search == 'mixed':
+                key = (method.key, SETTINGS[setting][1])
+            else:
+                key = (method.key, setting)
+            if key in done:
+                record = dict(done[key], setting=setting,
+                              shared_with=done[key]['setting'])
+            else:
+                record = done[key] = cells.run(method, setting)
+            cells.logger.info(
+                f'benchmark: {spec.key} seed {seed} {setting} {method.key}: '
+                + ', '.join(f'{k} {v:.2f}'
+                            for k, v in record['metrics'].items()
+                            if k in spec.metrics) +
+                f' ({record["cell_seconds"]:.1f} s)')
+            on_cell(record)
+    return {name: made.images[:GRID_IMAGES]
+            for name, made in cells.sources.made().items()}

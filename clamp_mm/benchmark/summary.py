@@ -1,0 +1,150 @@
+"""Mean and spread over seeds of the benchmark records, and the targets."""
+import statistics
+from collections import OrderedDict
+from typing import Dict, Iterable, List, Optional, Tuple
+
+#: Stages of a cell, in pipeline order.
+STAGES = ('generate', 'calibrate', 'search', 'refresh', 'evaluate')
+#: Data-free methods: calibration images made from the model alone.
+DATA_FREE = ('gaussian', 'psaq_v1', 'psaq_v2', 'clamp_stage1',
+             'clamp_search', 'clamp_full', 'mixed')
+#: Stages that make up a method's own cost (evaluation excluded).
+QUANTIZATION_STAGES = ('generate', 'calibrate', 'search', 'refresh')
+
+
+def mean_std(values: Iterable[Optional[float]]
+             ) -> Tuple[Optional[float], Optional[float], int]:
+    """Mean, sample standard deviation (None below 2 values) and count."""
+    values = [value for value in values if value is not None]
+    if not values:
+        return None, None, 0
+    spread = statistics.stdev(values) if len(values) > 1 else None
+    return statistics.fmean(values), spread, len(values)
+
+
+class CellSummary:
+    """Every seed of one (model, method, setting).
+
+    Args:
+        records (list[dict]): The records of the seeds.
+    """
+
+    def __init__(self, records: List[dict]) -> None:
+        if not records:
+            raise ValueError('a cell summary needs at least one record')
+        self.records = records
+        first = records[0]
+        self.model, self.method, self.setting = (first['model'],
+                                                 first['method'],
+                                                 first['setting'])
+        self.seeds = sorted(record['seed'] for record in records)
+
+    def metric(self, key: str) -> Tuple[Optional[float], Optional[float],
+                                         int]:
+        """Mean, std and count of an evaluator metric."""
+        return mean_std(record['metrics'].get(key) for record in self.records)
+
+    def fp_metric(self, key: str) -> List[Optional[float]]:
+        """The float figures re-measured in each seed's cell."""
+        return [(record.get('fp_metrics') or {}).get(key)
+                for record in self.records]
+
+    def stage_seconds(self, stage: str) -> Optional[float]:
+        """Mean wall seconds of a stage (None if no seed had it)."""
+        return mean_std(record['stage_seconds'].get(stage)
+                        for record in self.records)[0]
+
+    def quantization_seconds(self) -> Tuple[Optional[float],
+                                            Optional[float], int]:
+        """Mean and std of the method's own time (evaluation excluded)."""
+        return mean_std(
+            sum(record['stage_seconds'].get(stage, 0.0)
+                for stage in QUANTIZATION_STAGES)
+            for record in self.records)
+
+    def peak_mib(self) -> Optional[float]:
+        """Largest peak RSS growth over the stages and seeds."""
+        peaks = [value for record in self.records
+                 for value in record['stage_peak_mib'].values()]
+        return max(peaks) if peaks else None
+
+    def value(self, key: str) -> Tuple[Optional[float], Optional[float],
+                                        int]:
+        """Mean, std and count of a top-level numeric field."""
+        return mean_std(record.get(key) for record in self.records)
+
+    def cost(self, key: str) -> Optional[float]:
+        """A field of the cost (size_mb, gbops...), mean over seeds."""
+        return mean_std(record['cost'].get(key)
+                        for record in self.records)[0]
+
+
+def summarise(records: Iterable[dict]) -> 'OrderedDict[tuple, CellSummary]':
+    """Group records by (model, method, setting), first-seen order."""
+    groups: 'OrderedDict[tuple, List[dict]]' = OrderedDict()
+    for record in records:
+        key = (record['model'], record['method'], record['setting'])
+        groups.setdefault(key, []).append(record)
+    return OrderedDict((key, CellSummary(group))
+                       for key, group in groups.items())
+
+
+def check_targets(cells: Dict[tuple, CellSummary], model: str,
+                  metric: str) -> List[Tuple[str, str, str]]:
+    """The issue's targets for one model: (target, verdict, figures).
+
+    Verdicts are ``'met'``, ``'missed'`` or ``'not run'``; figures are
+    seed means of ``metric``.
+    """
+
+    def mean(method, setting):
+        cell = cells.get((model, method, setting))
+        return cell.metric(metric)[0] if cell is not None else None
+
+    checks = []
+    clamp, real, v1 = (mean('clamp_full', 'W4/A4'), mean('real', 'W4/A4'),
+                       mean('psaq_v1', 'W4/A4'))
+    if None in (clamp, real, v1):
+        checks.append(('W4/A4: CLAMP >= real data and >= PSAQ-ViT v1 + 1',
+                       'not run', ''))
+    else:
+        verdict = 'met' if clamp >= real and clamp >= v1 + 1.0 else 'missed'
+        checks.append(('W4/A4: CLAMP >= real data and >= PSAQ-ViT v1 + 1',
+                       verdict, f'CLAMP {clamp:.2f}, real {real:.2f}, '
+                       f'PSAQ-ViT v1 {v1:.2f}'))
+    for setting in ('W8/A8', 'W4/A8'):
+        fp = mean('fp', setting)
+        present = {method: mean(method, setting) for method in DATA_FREE
+                   if mean(method, setting) is not None}
+        target = f'{setting}: every data-free method within 0.3 of FP'
+        if fp is None or not present:
+            checks.append((target, 'not run', ''))
+            continue
+        worst = {method: value - fp for method, value in present.items()
+                 if value < fp - 0.3}
+        figures = ', '.join(f'{method} {value - fp:+.2f}'
+                            for method, value in present.items())
+        checks.append((target, 'missed' if worst else 'met',
+                       f'vs FP {fp:.2f}: {figures}'))
+    mixed_cell = cells.get((model, 'mixed', 'W4/A4'))
+    fixed = mean('clamp_full', 'W4/A4')
+    target = ('mixed precision: <= 4.5 avg weight bits, A4 top figure >= '
+              'fixed W4/A4 (full CLAMP)')
+    if mixed_cell is None or fixed is None:
+        checks.append((target, 'not run', ''))
+    else:
+        bits = mixed_cell.value('avg_weight_bits')[0]
+        value = mixed_cell.metric(metric)[0]
+        met = bits <= 4.5 + 1e-9 and value >= fixed
+        checks.append((target, 'met' if met else 'missed',
+                       f'{bits:.3f} bits, {value:.2f} vs {fixed:.2f}'))
+    full = [cells[key] for key in cells
+            if key[0] == model and key[1] == 'clamp_full']
+    target = 'full CLAMP <= 10 min on the machine (stage 1 + search)'
+    if not full:
+        checks.append((target, 'not run', ''))
+    else:
+        worst = max(cell.quantization_seconds()[0] for cell in full)
+        checks.append((target, 'met' if worst <= 600 else 'missed',
+                       f'slowest setting {worst / 60:.1f} min'))
+    return checks

@@ -1,0 +1,286 @@
+"""The models a benchmark runs on: how to load them and how to score them.
+
+Two kinds of task:
+
+- ``classification``: the Fashion-MNIST classifiers of
+  ``configs/fashion_mnist`` (mmpretrain), scored by top-1 on the test split
+  as one tensor batch (fast: no data pipeline per image);
+- ``detection`` / ``segmentation``: the small Mask R-CNN and UperNet of
+  ``configs/dense`` on the composite sets, scored by the config's own
+  evaluator (mmdet CocoMetric: bbox and segm mAP; mmseg IoUMetric: mIoU).
+
+Only the backbone of a dense model is quantized (method.md section 1).
+Labelled test data is read only to score a finished model, never to choose
+anything.
+"""
+import os.path as osp
+from dataclasses import dataclass
+from typing import Dict, Optional, Tuple
+
+import torch
+from torch import nn
+
+#: Where tools/train_dense.py puts checkpoints too large to ship.
+DENSE_CACHE_DIR = osp.expanduser('~/.cache/clamp_mm/checkpoints')
+
+
+@dataclass
+class ModelSpec:
+    """One benchmarked model.
+
+    Args:
+        key (str): Short name on the command line.
+        config (str): Float model config.
+        checkpoint (str): Float weights; for dense models also looked up in
+            :data:`DENSE_CACHE_DIR` under the same file name.
+        task (str): ``'classification'``, ``'detection'`` or
+            ``'segmentation'``.
+        scope (str): OpenMMLab scope that builds the model.
+        metrics (tuple[str, ...]): Evaluator keys reported, the first one
+            being the headline figure (``'top1'`` for classifiers).
+        resolution (tuple[int, int], optional): (H, W) of the calibration
+            images; None for the classifier's own input size.
+            Defaults to None.
+    """
+    key: str
+    config: str
+    checkpoint: str
+    task: str
+    scope: str
+    metrics: Tuple[str, ...]
+    resolution: Optional[Tuple[int, int]] = None
+
+    @property
+    def is_dense(self) -> bool:
+        """True for detection and segmentation models."""
+        return self.task != 'classification'
+
+    def find_checkpoint(self) -> Optional[str]:
+        """The checkpoint path that exists, or None."""
+        candidates = [self.checkpoint]
+        if self.is_dense:
+            candidates.append(
+                osp.join(DENSE_CACHE_DIR, osp.basename(self.checkpoint)))
+        for path in candidates:
+            if osp.isfile(path):
+                return path
+        return None
+
+
+def _classifier(key: str) -> ModelSpec:
+    return ModelSpec(key, f'configs/fashion_mnist/{key}_fmnist.py',
+                     f'checkpoints/fmnist_{key}.pth', 'classification',
+                     'mmpretrain', ('top1', 'agreement'))
+
+
+#: Every model the benchmark knows, by command-line key.
+MODEL_SPECS: Dict[str, ModelSpec] = {
+    'vit': _classifier('vit'),
+    'deit': _classifier('deit'),
+    'swin': _classifier('swin'),
+    'mask_rcnn': ModelSpec(
+        'mask_rcnn', 'configs/dense/mask-rcnn_swin-nano_fpn_composite-128.py',
+        'checkpoints/mask-rcnn_swin-nano_fpn_composite-128.pth', 'detection',
+        'mmdet', ('coco/bbox_mAP', 'coco/segm_mAP'), (128, 128)),
+    'upernet': ModelSpec(
+        'upernet', 'configs/dense/upernet_swin-nano_composite-128.py',
+        'checkpoints/upernet_swin-nano_composite-128.pth', 'segmentation',
+        'mmseg', ('mIoU', ), (128, 128)),
+}
+
+
+def _scope_registry(scope: str, name: str):
+    module = __import__(f'{scope}.registry', fromlist=[name])
+    return getattr(module, name)
+
+
+def load_float_model(spec: ModelSpec, allow_random_init: bool = False
+                     ) -> Tuple[nn.Module, str]:
+    """Build the float model of ``spec`` and load its weights.
+
+    Args:
+        spec (ModelSpec): The model.
+        allow_random_init (bool): Keep the random initialisation when the
+            checkpoint is missing (``--quick`` smoke runs) instead of
+            failing. Defaults to False.
+
+    Returns:
+        tuple[nn.Module, str]: The model in eval mode, and where its
+        weights came from (recorded in the report).
+    """
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import load_checkpoint
+
+    import clamp_mm  # noqa: F401  (compat patches, registries)
+    if not osp.isfile(spec.config):
+        raise FileNotFoundError(f'config {spec.config} of model {spec.key!r} '
+                                'is missing')
+    config = Config.fromfile(spec.config)
+    init_default_scope(spec.scope)
+    torch.manual_seed(0)  # the same random init when there is no checkpoint
+    model = _scope_registry(spec.scope, 'MODELS').build(config.model)
+    checkpoint = spec.find_checkpoint()
+    if checkpoint is None:
+        if not allow_random_init:
+            raise FileNotFoundError(
+                f'no checkpoint for model {spec.key!r} at {spec.checkpoint}: '
+                f'train it (tools/train_classifier.py or tools/train_dense.py '
+                f'{spec.config}) or pass --allow-random-init for a smoke run')
+        origin = f'{spec.config}, RANDOMLY INITIALISED (no {spec.checkpoint})'
+    else:
+        load_checkpoint(model, checkpoint, map_location='cpu',
+                        logger='silent')
+        origin = f'{spec.config} + {checkpoint}'
+    return model.eval(), origin
+
+
+class ClassificationTask:
+    """Top-1 of a Fashion-MNIST classifier on (a prefix of) the test split.
+
+    Args:
+        spec (ModelSpec): The model.
+        adapter (ModelAdapter): Adapter of the float model (mean and std,
+            input size).
+        num_test (int, optional): First ``num_test`` test images; None for
+            all 10,000. Defaults to None.
+        batch_size (int): Images per forward. Defaults to 500.
+    """
+
+    def __init__(self, spec: ModelSpec, adapter, num_test: Optional[int] = None,
+                 batch_size: int = 500) -> None:
+        from clamp_mm.datasets.fashion_mnist import load_fashion_mnist_images
+        self.spec = spec
+        mean, std = adapter.mean_std
+        self.images, self.labels = load_fashion_mnist_images(
+            num_test or 10000, split='test',
+            image_size=adapter.input_size[0], seed=None, mean=mean, std=std,
+            return_labels=True)
+        self.batch_size = batch_size
+        self.fp_predictions: Optional[torch.Tensor] = None
+
+    def set_reference(self, model: nn.Module, adapter) -> None:
+        """Keep the float model's predictions; later evaluations also
+        report ``agreement``, the share (%) of test images on which a model
+        predicts what the float model predicts."""
+        self.fp_predictions = self._predict(adapter)
+
+    @torch.no_grad()
+    def _predict(self, adapter) -> torch.Tensor:
+        return torch.cat([
+            adapter.forward_images(
+                self.images[start:start + self.batch_size]).argmax(-1)
+            for start in range(0, self.num_test, self.batch_size)
+        ])
+
+    @property
+    def num_test(self) -> int:
+        """Number of test images scored."""
+        return len(self.labels)
+
+    def evaluate(self, model: nn.Module, adapter) -> Dict[str, float]:
+        """``top1`` (%) of ``model`` (its adapter runs it), and
+        ``agreement`` (%) with the float predictions once a reference is
+        set."""
+        predictions = self._predict(adapter)
+        metrics = {
+            'top1': 100.0 * float((predictions == self.labels).float().mean())
+        }
+        if self.fp_predictions is not None:
+            metrics['agreement'] = 100.0 * float(
+                (predictions == self.fp_predictions).float().mean())
+        return metrics
+
+    def real_images(self, adapter, num_images: int, seed: int
+                    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Real calibration images of the training split, and their labels.
+
+        Drawn by the project's :class:`clamp_mm.synth.RealDataGenerator`
+        from the training split (never the test split).
+        """
+        from clamp_mm.datasets.fashion_mnist import FashionMNIST
+        from clamp_mm.synth import RealDataGenerator
+        dataset = FashionMNIST(split='train', pipeline=[],
+                               image_size=adapter.input_size[0])
+        generator = RealDataGenerator(dataset=dataset, seed=seed,
+                                      progress=False)
+        images = generator.generate(adapter, num_images)
+        # The same seeded draw RealDataGenerator makes, to read the labels.
+        indices = torch.randperm(
+            len(dataset),
+            generator=torch.Generator().manual_seed(seed))[:num_images]
+        labels = torch.tensor(
+            [dataset.get_data_info(int(i))['gt_label'] for i in indices])
+        return images, labels
+
+
+class DenseTask:
+    """The config's own test dataloader and evaluator for a dense model.
+
+    Args:
+        spec (ModelSpec): The model.
+        num_test (int, optional): First ``num_test`` test images; None for
+            the whole test set. Defaults to None.
+    """
+
+    def __init__(self, spec: ModelSpec, num_test: Optional[int] = None
+                 ) -> None:
+        self.fp_predictions = None
+        from mmengine.config import Config
+        self.spec = spec
+        self.config = Config.fromfile(spec.config)
+        self.num_test = num_test
+
+    def _dataloader(self):
+        import copy
+
+        from mmengine.registry import init_default_scope
+        from mmengine.runner import Runner
+        init_default_scope(self.spec.scope)
+        loader_cfg = copy.deepcopy(self.config.test_dataloader)
+        loader_cfg['num_workers'] = 0
+        loader_cfg['persistent_workers'] = False
+        if self.num_test is not None:
+            loader_cfg['dataset']['indices'] = self.num_test
+        return Runner.build_dataloader(loader_cfg)
+
+    def set_reference(self, model: nn.Module, adapter) -> None:
+        """No agreement figure for dense tasks."""
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, adapter) -> Dict[str, float]:
+        """The evaluator's metrics (``coco/bbox_mAP``, ``mIoU``, ...)."""
+        from mmengine.evaluator import Evaluator
+        dataloader = self._dataloader()
+        evaluator = Evaluator(self.config.test_evaluator)
+        evaluator.dataset_meta = dataloader.dataset.metainfo
+        model.eval()
+        for data_batch in dataloader:
+            outputs = model.test_step(data_batch)
+            evaluator.process(data_samples=outputs, data_batch=data_batch)
+        metrics = evaluator.evaluate(len(dataloader.dataset))
+        return {key: float(value) for key, value in metrics.items()
+                if isinstance(value, (int, float))}
+
+    def real_images(self, adapter, num_images: int, seed: int
+                    ) -> Tuple[torch.Tensor, None]:
+        """Real calibration images of the training set (no labels)."""
+        import copy
+
+        from mmengine.registry import init_default_scope
+
+        from clamp_mm.synth import RealDataGenerator
+        init_default_scope(self.spec.scope)
+        dataset = _scope_registry(self.spec.scope, 'DATASETS').build(
+            copy.deepcopy(self.config.train_dataloader.dataset))
+        generator = RealDataGenerator(dataset=dataset, seed=seed,
+                                      progress=False)
+        return generator.generate(adapter, num_images,
+                                  self.spec.resolution), None
+
+
+def build_task(spec: ModelSpec, adapter, num_test: Optional[int] = None):
+    """The :class:`ClassificationTask` or :class:`DenseTask` of ``spec``."""
+    if spec.is_dense:
+        return DenseTask(spec, num_test)
+    return ClassificationTask(spec, adapter, num_test)

@@ -1,0 +1,178 @@
+"""tools/benchmark.py and clamp_mm.benchmark."""
+import importlib.util
+import json
+import os.path as osp
+import time
+
+import pytest
+import torch
+
+from clamp_mm.benchmark import (METHOD_SPECS, BenchmarkConfig, StageMeter,
+                                check_targets, parse_methods, parse_settings,
+                                summarise)
+from clamp_mm.benchmark.report import write_report
+from clamp_mm.benchmark.summary import mean_std
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+torch.set_num_threads(1)
+
+
+def load_tool():
+    spec = importlib.util.spec_from_file_location(
+        'benchmark_tool', osp.join(REPO, 'tools', 'benchmark.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def record(method, setting, top1, seed=0, seconds=None, **extra):
+    """A cell record as the runner writes it."""
+    stage_seconds = seconds or {'generate': 1.0, 'calibrate': 0.5,
+                                'evaluate': 0.2}
+    return dict(model='vit', method=method, setting=setting, seed=seed,
+                metrics={'top1': top1}, fp_metrics={'top1': 80.0},
+                stage_seconds=stage_seconds,
+                stage_peak_mib={stage: 1.0 for stage in stage_seconds},
+                cost=dict(size_mb=0.1, gbops=0.01), avg_weight_bits=4.0,
+                avg_activation_bits=4.0, misprediction=None,
+                cell_seconds=1.0, threads=1, **extra)
+
+
+def test_parse_settings_and_methods():
+    assert parse_settings(['w4a4', 'W8/A8', 'W4/A4']) == ('W4/A4', 'W8/A8')
+    with pytest.raises(ValueError, match='W5/A5'):
+        parse_settings(['W5/A5'])
+    assert parse_methods(['all']) == tuple(METHOD_SPECS)
+    # Report order, whatever the order asked.
+    assert parse_methods(['mixed', 'fp']) == ('fp', 'mixed')
+    with pytest.raises(ValueError, match='clamp2'):
+        parse_methods(['clamp2'])
+
+
+def test_generator_budget_scales_every_generator_alike():
+    config = BenchmarkConfig(generator_iterations=100)
+    assert config.generator_cfg('clamp', 3)['iterations'] == 100
+    assert config.generator_cfg('clamp', 3)['warmup_iterations'] == 20
+    assert config.generator_cfg('clamp', 3)['seed'] == 3
+    assert config.generator_cfg('psaq_v1', 0)['iterations'] == 100
+    # v2: 4 rounds share the budget.
+    assert config.generator_cfg('psaq_v2', 0)['iterations'] == 25
+    assert 'iterations' not in BenchmarkConfig().generator_cfg('clamp', 0)
+    with pytest.raises(ValueError, match='generator_iterations=2'):
+        BenchmarkConfig(generator_iterations=2)
+
+
+def test_stage_meter_sees_time_and_memory():
+    meter = StageMeter(interval=0.005)
+    with meter.stage('allocate'):
+        block = torch.ones(64, 2**20 // 4 * 1)  # 64 MiB, touched
+        time.sleep(0.05)
+    del block
+    assert meter.seconds['allocate'] >= 0.05
+    assert meter.peak_mib['allocate'] > 40
+    with meter.stage('idle'):
+        time.sleep(0.02)
+    assert meter.peak_mib['idle'] < 40
+    with pytest.raises(RuntimeError, match='do not nest'):
+        with meter.stage('outer'):
+            meter.stage('inner')
+
+
+def test_mean_std():
+    assert mean_std([1.0, 3.0]) == (2.0, pytest.approx(2**0.5), 2)
+    assert mean_std([5.0, None]) == (5.0, None, 1)
+    assert mean_std([]) == (None, None, 0)
+
+
+def test_targets_verdicts():
+    records = [
+        record('fp', 'W4/A4', 80.0), record('real', 'W4/A4', 77.0),
+        record('psaq_v1', 'W4/A4', 76.5), record('clamp_full', 'W4/A4', 77.4),
+        record('fp', 'W8/A8', 80.0), record('gaussian', 'W8/A8', 79.8),
+        record('clamp_full', 'W8/A8', 79.5)
+    ]
+    checks = {target.split(':')[0]: (verdict, figures)
+              for target, verdict, figures in check_targets(
+                  summarise(records), 'vit', 'top1')}
+    # 77.4 >= 77.0 but < 76.5 + 1.
+    assert checks['W4/A4'][0] == 'missed'
+    # clamp_full is 0.5 below FP at W8/A8.
+    assert checks['W8/A8'][0] == 'missed'
+    assert 'clamp_full -0.50' in checks['W8/A8'][1]
+    assert checks['W4/A8'][0] == 'not run'
+    records[3] = record('clamp_full', 'W4/A4', 77.6)
+    checks = check_targets(summarise(records), 'vit', 'top1')
+    assert checks[0][1] == 'met'
+
+
+def test_report_lists_cells_not_run(tmp_path):
+    records = [record('fp', 'W4/A4', 80.0, seed=seed) for seed in (0, 1)]
+    records.append(record('real', 'W4/A4', 70.0, seed=0))
+    payload = dict(
+        records=records,
+        environment=dict(date='now', cpu='cpu', machine='x86_64',
+                         cpu_count=2, threads=1, load_average=[1, 1, 1],
+                         python='3', versions={'torch': '2'},
+                         git_commit='abc'),
+        run=dict(command='python tools/benchmark.py', seeds=[0, 1],
+                 settings=['W4/A4'], methods=['fp', 'real'],
+                 config=dict(mixed_avg_weight_bits=4.5),
+                 origins={'vit': 'test'}, metrics={'vit': 'top1'},
+                 num_test={'vit': 10}))
+    path = write_report(str(tmp_path / 'report.md'), payload, {}, 'NOTES')
+    text = open(path).read()
+    assert '| FP | 80.00 ± 0.00 (n=2) |' in text
+    assert '| real data (observers) | 70.00 |' in text
+    assert 'seeds [0] only' in text
+    assert 'W8/A8 clamp_full' in text  # outside the run: listed
+    assert 'model `upernet`: not run at all' in text
+    assert text.rstrip().endswith('NOTES')
+
+
+@pytest.mark.slow
+def test_quick_run_writes_every_cell(tmp_path):
+    """--quick end to end on the shipped ViT config (random init when no
+    checkpoint is there): every method x setting cell, consistent FP."""
+    tool = load_tool()
+    out = tmp_path / 'benchmarks.md'
+    settings = ['W8/A8', 'W4/A8', 'W4/A4']
+    payload = tool.main([
+        '--quick', '--models', 'vit', '--allow-random-init', '--num-images',
+        '8', '--generator-iterations', '4', '--num-test', '200',
+        '--settings', *settings, '--out', str(out), '--work-dir',
+        str(tmp_path / 'work')
+    ])
+    results = json.load(open(tmp_path / 'benchmarks' / 'results.json'))
+    assert results['records'] == json.loads(json.dumps(payload['records']))
+    cells = {(r['method'], r['setting']): r for r in results['records']}
+    assert set(cells) == {(method, setting) for method in METHOD_SPECS
+                          for setting in settings}
+    fp_top1 = cells[('fp', 'W8/A8')]['metrics']['top1']
+    for (method, setting), cell in cells.items():
+        # Every quantized model with its quantizers off is the FP model.
+        assert cell['fp_metrics']['top1'] == fp_top1, (method, setting)
+        assert cell['stage_seconds']['evaluate'] > 0
+        if method != 'fp':
+            assert cell['stage_seconds']['calibrate'] > 0
+            assert cell['cost']['size_mb'] < cell['cost']['float_size_mb']
+    for method in METHOD_SPECS:
+        if method in ('fp', 'mixed'):
+            continue
+        w8, w4 = cells[(method, 'W8/A8')], cells[(method, 'W4/A4')]
+        assert w8['metrics']['agreement'] > 90, method
+        assert abs(w8['metrics']['top1'] - fp_top1) <= 3.0, method
+        assert w4['cost']['gbops'] < w8['cost']['gbops']
+    mixed = cells[('mixed', 'W4/A4')]
+    assert mixed['avg_weight_bits'] <= 4.5 + 1e-9
+    assert set(mixed['weight_bits_per_layer'].values()) <= set(range(3, 9))
+    assert 'search' in cells[('clamp_full', 'W4/A4')]
+    assert cells[('clamp_full', 'W4/A4')]['stage_seconds']['refresh'] > 0
+    assert cells[('clamp_search', 'W4/A4')]['stage_seconds'].get(
+        'refresh', 0.0) == 0.0
+    text = out.read_text()
+    for method in METHOD_SPECS.values():
+        assert f'| {method.label} |' in text
+    assert 'not run' not in text.split('### top1')[1].split('###')[0]
+    for figure in ('vit_accuracy.png', 'vit_stage_times.png',
+                   'vit_images.png', 'vit_mixed_bits.png'):
+        assert (tmp_path / 'benchmarks' / figure).stat().st_size > 1000

@@ -1,0 +1,228 @@
+"""Benchmark every calibration method side by side; write docs/benchmarks.md.
+
+In one process, with the same seeds and the same quantizer, for each model
+(Fashion-MNIST ViT / DeiT / Swin classifiers, composite-set Mask R-CNN and
+UperNet), seed, setting (W8/A8, W4/A8, W4/A4, optionally W3/A4) and method
+(FP; real data; Gaussian noise; PSAQ-ViT v1; PSAQ-ViT v2; CLAMP stage 1;
+CLAMP stage 1 + search; full CLAMP with cyclic adaptation; mixed precision
+at <= 4.5 average weight bits) this measures accuracy (top-1, or bbox/segm
+mAP and mIoU), wall time and peak memory of each stage, model size and
+BOPs, and the FP mis-prediction rate of each calibration set; then writes
+the results JSON, the figures and the Markdown report with mean and spread
+over seeds and the issue's targets.
+
+Examples::
+
+    # smoke run (a minute or two): tiny budgets, 500 test images
+    python tools/benchmark.py --quick --models vit --allow-random-init \\
+        --out /tmp/bench/benchmarks.md
+
+    # the Fashion-MNIST ViT, every method, three settings, two seeds
+    nice -n 10 python tools/benchmark.py --models vit --seeds 0 1 \\
+        --generator-iterations 200 --search-passes 2
+
+    # rebuild the report (and figures) from a saved results file
+    python tools/benchmark.py --report-only
+"""
+import argparse
+import dataclasses
+import json
+import os
+import os.path as osp
+import shlex
+import sys
+
+import torch
+
+# Run from a checkout without `pip install -e .` as well.
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+#: Search fields of the --quick preset (SearchConfig.fast's sizes).
+QUICK_SEARCH = dict(population_size=4, tournament_size=3, passes=1,
+                    cycles=2, children_per_cycle=4, refresh_iterations=1)
+#: Stage-1 budget and test images of the --quick preset.
+QUICK_GENERATOR_ITERATIONS = 8
+QUICK_NUM_TEST = 500
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    from clamp_mm.benchmark import DEFAULT_SETTINGS, MODEL_SPECS
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n')[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--models', nargs='+', default=list(MODEL_SPECS),
+                        choices=list(MODEL_SPECS))
+    parser.add_argument('--methods', nargs='+', default=['all'],
+                        help='method keys or "all" (default): fp real '
+                        'gaussian psaq_v1 psaq_v2 clamp_stage1 clamp_search '
+                        'clamp_full mixed')
+    parser.add_argument('--settings', nargs='+',
+                        default=list(DEFAULT_SETTINGS),
+                        help='W8/A8 W4/A8 W4/A4 W3/A4 (or w4a4 ...)')
+    parser.add_argument('--seeds', nargs='+', type=int, default=None,
+                        help='default: 0 1 2 (0 with --quick)')
+    parser.add_argument('--quick', action='store_true',
+                        help=f'smoke run: {QUICK_GENERATOR_ITERATIONS} '
+                        f'stage-1 iterations, search {QUICK_SEARCH}, '
+                        f'{QUICK_NUM_TEST} test images, seed 0')
+    parser.add_argument('--num-images', type=int, default=32,
+                        help='calibration images per source (default 32)')
+    parser.add_argument('--generator-iterations', type=int, default=None,
+                        help='stage-1 budget (default: method.md, 500)')
+    parser.add_argument('--search-passes', type=int, default=None,
+                        help='search passes P (default: method.md, 10)')
+    parser.add_argument('--search-cycles', type=int, default=None,
+                        help='cycles per block visit C (default 6)')
+    parser.add_argument('--search-population', type=int, default=None,
+                        help='population K (default 15)')
+    parser.add_argument('--num-test', type=int, default=None,
+                        help='score on the first N test images (default: '
+                        'all; 500 with --quick)')
+    parser.add_argument('--threads', type=int, default=1,
+                        help='torch threads (default 1)')
+    parser.add_argument('--checkpoint', nargs='+', default=[],
+                        metavar='MODEL=PATH',
+                        help='float weights other than the default '
+                        'checkpoints/... file, e.g. vit=work_dirs/x.pth')
+    parser.add_argument('--allow-random-init', action='store_true',
+                        help='run a model whose checkpoint is missing with '
+                        'its random initialisation (smoke runs only)')
+    parser.add_argument('--no-fp-check', action='store_true',
+                        help='skip re-scoring each quantized model with '
+                        'its quantizers off')
+    parser.add_argument('--work-dir', default='work_dirs/benchmark',
+                        help='calibration images kept for the figures')
+    parser.add_argument('--out', default='docs/benchmarks.md')
+    parser.add_argument('--figures-dir', default=None,
+                        help='default: <out without .md>/ '
+                        '(docs/benchmarks/)')
+    parser.add_argument('--results', default=None,
+                        help='default: <figures dir>/results.json')
+    parser.add_argument('--notes', default=None,
+                        help='Markdown file appended to the report')
+    parser.add_argument('--report-only', action='store_true',
+                        help='rebuild report and figures from --results')
+    args = parser.parse_args(argv)
+    args.figures_dir = args.figures_dir or osp.splitext(args.out)[0]
+    args.results = args.results or osp.join(args.figures_dir, 'results.json')
+    args.checkpoints = {}
+    for item in args.checkpoint:
+        model, separator, path = item.partition('=')
+        if not separator or model not in MODEL_SPECS or not path:
+            parser.error(f'--checkpoint {item!r}: expected MODEL=PATH with '
+                         f'MODEL one of {list(MODEL_SPECS)}')
+        args.checkpoints[model] = path
+    if args.seeds is None:
+        args.seeds = [0] if args.quick else [0, 1, 2]
+    return args
+
+
+def benchmark_config(args):
+    """The BenchmarkConfig of the command line."""
+    from clamp_mm.benchmark import BenchmarkConfig
+    search = dict(QUICK_SEARCH) if args.quick else {}
+    for option, name in (('search_passes', 'passes'),
+                         ('search_cycles', 'cycles'),
+                         ('search_population', 'population_size')):
+        if getattr(args, option) is not None:
+            search[name] = getattr(args, option)
+    iterations = args.generator_iterations
+    if iterations is None and args.quick:
+        iterations = QUICK_GENERATOR_ITERATIONS
+    num_test = args.num_test
+    if num_test is None and args.quick:
+        num_test = QUICK_NUM_TEST
+    return BenchmarkConfig(num_images=args.num_images,
+                           generator_iterations=iterations, search=search,
+                           num_test=num_test)
+
+
+def write_outputs(args, payload) -> None:
+    """Results JSON, figures and report from ``payload``."""
+    from clamp_mm.benchmark.plots import write_plots
+    from clamp_mm.benchmark.report import save_results, write_report
+    from clamp_mm.benchmark.summary import summarise
+    save_results(args.results, payload)
+    images, normalisation = {}, {}
+    for model in payload['run']['origins']:
+        path = osp.join(args.work_dir, f'grid_images_{model}.pth')
+        if osp.isfile(path):
+            saved = torch.load(path, weights_only=True)
+            images[model] = saved['images']
+            normalisation[model] = (saved['mean'], saved['std'])
+    os.makedirs(args.figures_dir, exist_ok=True)
+    figures = write_plots(summarise(payload['records']), images,
+                          normalisation, payload['run']['metrics'],
+                          args.figures_dir)
+    notes = None
+    if args.notes:
+        with open(args.notes) as file:
+            notes = file.read()
+    write_report(args.out, payload, figures, notes)
+    print(f'wrote {args.out}, {args.results} and the figures in '
+          f'{args.figures_dir}', flush=True)
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    from clamp_mm.benchmark import (MODEL_SPECS, METHOD_SPECS, build_task,
+                                    load_float_model, parse_methods,
+                                    parse_settings)
+    from clamp_mm.benchmark.report import environment
+    if args.report_only:
+        with open(args.results) as file:
+            payload = json.load(file)
+        write_outputs(args, payload)
+        return payload
+    from clamp_mm.benchmark.runner import run_model_seed
+    from clamp_mm.models import find_adapter
+    methods = [METHOD_SPECS[key] for key in parse_methods(args.methods)]
+    settings = list(parse_settings(args.settings))
+    config = benchmark_config(args)
+    os.makedirs(args.work_dir, exist_ok=True)
+    payload = dict(
+        environment=environment(), records=[],
+        run=dict(command=' '.join(shlex.quote(part) for part in
+                                  ['python'] + sys.argv) if argv is None
+                 else 'python tools/benchmark.py ' + ' '.join(
+                     shlex.quote(part) for part in argv),
+                 models=list(args.models),
+                 methods=[method.key for method in methods],
+                 settings=settings, seeds=list(args.seeds),
+                 config=dataclasses.asdict(config), origins={}, metrics={},
+                 num_test={}))
+    for model_key in args.models:
+        spec = MODEL_SPECS[model_key]
+        if model_key in args.checkpoints:
+            spec = dataclasses.replace(
+                spec, checkpoint=args.checkpoints[model_key])
+        fp_model, origin = load_float_model(spec, args.allow_random_init)
+        adapter = find_adapter(fp_model)
+        task = build_task(spec, adapter, config.num_test)
+        task.set_reference(fp_model, adapter)
+        payload['run']['origins'][model_key] = origin
+        payload['run']['metrics'][model_key] = spec.metrics[0]
+        payload['run']['num_test'][model_key] = (
+            getattr(task, 'num_test', None) or 'all')
+        for seed in args.seeds:
+            def on_cell(record):
+                payload['records'].append(record)
+                payload['load_average_end'] = list(os.getloadavg())
+                from clamp_mm.benchmark.report import save_results
+                save_results(args.results, payload)
+
+            grid = run_model_seed(spec, fp_model, task, config, seed,
+                                  methods, settings, on_cell,
+                                  check_fp=not args.no_fp_check)
+            if seed == args.seeds[0] and grid:
+                mean, std = adapter.mean_std
+                torch.save(dict(images=grid, mean=list(mean), std=list(std)),
+                           osp.join(args.work_dir,
+                                    f'grid_images_{model_key}.pth'))
+            write_outputs(args, payload)
+    return payload
+
+
+if __name__ == '__main__':
+    main()
