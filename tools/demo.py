@@ -10,9 +10,11 @@ then both models are evaluated on the 10k test images and their top-1
 accuracies printed side by side. Every option of quantize.py passes
 through (``--cfg-options``, ``--load-quantized`` ...).
 
-``--quick`` shrinks the generator and the search to a smoke test;
-``--random-init`` runs the pipeline on an untrained model when the trained
-checkpoint is missing.
+By default the search makes 2 passes over the blocks instead of the
+method's 10 (DEMO_OPTIONS), so the demo ends in minutes on a small CPU;
+``--full`` runs the config's method defaults, ``--quick`` shrinks the
+generator and the search to a smoke test, ``--random-init`` runs the
+pipeline on an untrained model when the trained checkpoint is missing.
 """
 import argparse
 import os
@@ -26,6 +28,8 @@ sys.path.insert(0, REPO)
 DEFAULT_CONFIG = osp.join('configs', 'fmnist_quant',
                           'vit_fmnist_clamp_w4a8.py')
 DEFAULT_CHECKPOINT = osp.join('checkpoints', 'fmnist_vit.pth')
+#: The demo's budget: everything per method.md but 2 search passes (of 10).
+DEMO_OPTIONS = ['test_cfg.calibrator.passes=2']
 #: What --quick changes: a few generator steps and a one-pass search.
 QUICK_OPTIONS = [
     'test_cfg.generator.iterations=20',
@@ -49,8 +53,12 @@ def parse_args(argv=None):
         help=f'float checkpoint (default {DEFAULT_CHECKPOINT})')
     parser.add_argument('--work-dir', default=osp.join('work_dirs', 'demo'),
                         help='where results go (default work_dirs/demo)')
-    parser.add_argument('--quick', action='store_true',
+    budget = parser.add_mutually_exclusive_group()
+    budget.add_argument('--quick', action='store_true',
                         help='tiny generator and search: a smoke test')
+    budget.add_argument('--full', action='store_true',
+                        help='the method\'s full search (10 passes; tens of '
+                        'minutes on 2 CPU cores)')
     parser.add_argument(
         '--random-init', action='store_true',
         help='quantize an untrained model when the checkpoint is missing '
@@ -91,7 +99,8 @@ def main(argv=None):
         checkpoint = random_init_checkpoint(args.config, args.work_dir)
         print(f'demo.py: {args.checkpoint} missing: quantizing a randomly '
               'initialised model (accuracies are meaningless)')
-    options = QUICK_OPTIONS if args.quick else []
+    options = QUICK_OPTIONS if args.quick else (
+        [] if args.full else DEMO_OPTIONS)
     # quantize.py's own --cfg-options come after ours, so they win.
     if '--cfg-options' in passthrough:
         index = passthrough.index('--cfg-options')

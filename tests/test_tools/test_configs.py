@@ -1,9 +1,10 @@
 """Every config under configs/ loads, and its model builds (no forward).
 
 Catches typos in field names, bad recipe values, unknown clamp_mm types and
-models no adapter understands. Building the ImageNet/COCO/ADE20K models
-takes minutes on 2 busy cores: those builds are marked slow; the small
-project models (Fashion-MNIST, composite sets) build in the default run.
+models no adapter understands. On 2 busy cores loading an mmdet config takes
+seconds and building the ImageNet/COCO/ADE20K models minutes: the default
+run loads the small project configs and one config per upstream family
+(REPRESENTATIVES) and builds the small models; the rest is marked slow.
 """
 import glob
 import os.path as osp
@@ -14,7 +15,8 @@ import torch
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_ROOT = osp.join(REPO, 'configs')
 #: Folders of the small models trained here.
-SMALL_MODEL_FOLDERS = ('fashion_mnist', 'fmnist_quant', 'dense')
+SMALL_MODEL_FOLDERS = ('fashion_mnist', 'fmnist_quant', 'dense',
+                       'dense_quant')
 
 torch.set_num_threads(1)
 pytest.importorskip('mmdet')
@@ -36,11 +38,16 @@ def list_configs():
     return found
 
 
-CONFIGS = list_configs()
-
-
 def is_small(relative: str) -> bool:
     return relative.split(osp.sep)[0] in SMALL_MODEL_FOLDERS
+
+
+CONFIGS = list_configs()
+#: Loaded in the default run: one per float base and recipe kind.
+REPRESENTATIVES = ('deit_t_w4a8.py', 'deit_t_mixed.py', 'vit_s_w8a8.py',
+                   'swin_t_w4a8.py', 'swin_t_mrcnn_w4a8.py',
+                   'swin_s_mrcnn_mixed.py', 'swin_t_cascade_mrcnn_w8a8.py',
+                   'swin_t_upernet_ade20k_w4a8.py')
 
 
 def load(relative: str):
@@ -64,12 +71,15 @@ def test_every_required_config_exists():
     assert any(name.endswith('_mixed.py') for name in names)
 
 
-@pytest.mark.parametrize('relative', CONFIGS)
+@pytest.mark.parametrize('relative', [
+    relative if is_small(relative) or relative in REPRESENTATIVES else
+    pytest.param(relative, marks=pytest.mark.slow) for relative in CONFIGS
+])
 def test_config_loads_and_its_quant_settings_validate(relative):
     from clamp_mm.engine.preflight import check_loop_cfg
     cfg = load(relative)
     assert 'model' in cfg
-    if osp.dirname(relative) in ('', 'fmnist_quant'):
+    if osp.dirname(relative) in ('', 'fmnist_quant', 'dense_quant'):
         # Quantization configs: the loop, its recipe, generator and
         # calibrator all build; each names the checkpoint to download.
         assert is_quant_config(cfg), relative
