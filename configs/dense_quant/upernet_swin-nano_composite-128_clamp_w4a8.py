@@ -21,6 +21,7 @@ test_cfg = dict(
     num_images={{_base_.clamp_test_cfg.num_images}},
     calibrator={{_base_.clamp_test_cfg.calibrator}},
     calibration_batch_size={{_base_.clamp_test_cfg.calibration_batch_size}},
-    resolution=None  # the data preprocessor's crop size, 128 x 128)
+    # None: the data preprocessor's crop size, 128 x 128.
+    resolution=None)
 
 load_from = 'checkpoints/upernet_swin-nano_composite-128.pth'
