@@ -76,6 +76,30 @@ class RecordValMetrics(Hook):
         self.metrics = dict(metrics or {})
 
 
+def vit_to_deit_state_dict(vit_state_dict: dict) -> dict:
+    """Turn a ViT classifier's weights into a DeiT-distilled warm start.
+
+    Every ViT weight is kept. The position embedding gains one row for the
+    distillation token, placed right after the class token (where
+    DistilledVisionTransformer puts it) and copied from the class token's row.
+    The distillation token itself and the distillation head are left out, so
+    they keep their fresh initialisation and the two tokens start different.
+
+    Args:
+        vit_state_dict (dict): ``state_dict`` of an ImageClassifier with a
+            VisionTransformer backbone (class token only).
+
+    Returns:
+        dict: weights for the same classifier with a
+        DistilledVisionTransformer backbone and a DeiTClsHead.
+    """
+    state_dict = dict(vit_state_dict)
+    pos_embed = state_dict['backbone.pos_embed']
+    state_dict['backbone.pos_embed'] = torch.cat(
+        [pos_embed[:, :1], pos_embed[:, :1], pos_embed[:, 1:]], dim=1)
+    return state_dict
+
+
 def default_checkpoint_path(config_path: str) -> str:
     """``configs/.../vit_fmnist.py`` -> ``checkpoints/fmnist_vit.pth``."""
     name = osp.splitext(osp.basename(config_path))[0]
@@ -93,6 +117,20 @@ def main():
     name = osp.splitext(osp.basename(args.config))[0]
     cfg.work_dir = args.work_dir or osp.join('work_dirs', name)
     out_path = args.out or default_checkpoint_path(args.config)
+
+    init_from_vit = cfg.get('init_from_vit')
+    if init_from_vit:
+        if not osp.isfile(init_from_vit):
+            raise FileNotFoundError(
+                f'init_from_vit={init_from_vit!r} of {args.config} not found: '
+                'train the ViT first (configs/fashion_mnist/vit_fmnist.py)')
+        vit_checkpoint = torch.load(
+            init_from_vit, map_location='cpu', weights_only=True)
+        os.makedirs(cfg.work_dir, exist_ok=True)
+        cfg.load_from = osp.join(cfg.work_dir, 'init_from_vit.pth')
+        torch.save(
+            dict(state_dict=vit_to_deit_state_dict(
+                vit_checkpoint['state_dict'])), cfg.load_from)
 
     runner = Runner.from_cfg(cfg)
     recorder = RecordValMetrics()
@@ -133,10 +171,15 @@ def main():
         train_cpu_s=round(train_cpu_s, 1),
         load_average_1min=(round(load_before, 2), round(load_after, 2)),
         threads=args.threads,
+        init_from_vit=init_from_vit or None,
+        init_from_vit_meta=(
+            {key: vit_checkpoint['meta'][key]
+             for key in ('test_top1', 'train_wall_s', 'train_cpu_s', 'epochs')}
+            if init_from_vit else None),
         command=' '.join(shlex.quote(a) for a in [sys.executable] + sys.argv),
         finished=time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime()),
         versions=dict(
-            torch=torch.__version__,
+            torch=str(torch.__version__),
             mmengine=mmengine.__version__,
             mmpretrain=mmpretrain.__version__),
     )

@@ -48,4 +48,4 @@ model = dict(
     ],
 )
 
-train_cfg = dict(max_epochs=8, val_interval=8)
+train_cfg = dict(max_epochs=5, val_interval=5)
