@@ -187,7 +187,12 @@ def print_results(runner) -> None:
     results = getattr(loop, 'results', None) or {}
     if results.get('quantized') is None:
         return
-    if not runner.logger.isEnabledFor(logging.INFO):
+    console_levels = [
+        handler.level for handler in runner.logger.handlers
+        if isinstance(handler, logging.StreamHandler)
+        and not isinstance(handler, logging.FileHandler)
+    ]
+    if not any(level <= logging.INFO for level in console_levels):
         print(side_by_side_table(results['quantized'], results.get('fp'),
                                  loop.quantized_label))
     print(f'work dir: {runner.work_dir}')

@@ -141,6 +141,8 @@ class QuantTestLoop(TestLoop):
             else:
                 calibrator['work_dir'] = None
             self.calibrator = build_in_scope(CALIBRATORS, calibrator)
+        # Set by a mixed-precision search: the average bits it reached.
+        self._label: Optional[str] = None
         #: Metrics of the last run: ``{'fp': ..., 'quantized': ...}``.
         self.results: Dict[str, Optional[dict]] = dict(fp=None,
                                                         quantized=None)
@@ -200,12 +202,10 @@ class QuantTestLoop(TestLoop):
     @property
     def quantized_label(self) -> str:
         """Name of the quantized model in logs and tables."""
+        if self._label:
+            return self._label
         if self.load_quantized:
             return 'quantized'
-        mixed = getattr(getattr(self.calibrator, 'config', None),
-                        'mixed_precision', None)
-        if mixed is not None:
-            return 'mixed precision'
         return f'W{self.recipe.weight_bits}/A{self.recipe.act_bits}'
 
     def _cost(self) -> dict:
@@ -242,7 +242,7 @@ class QuantTestLoop(TestLoop):
         for the results file."""
         target_name, target, adapter = self._target()
         work_dir = self.runner.work_dir
-        dataset = synthesize(
+        dataset, reused = synthesize(
             self.generator, adapter, self.num_images, self.resolution,
             osp.join(work_dir, SYNTHETIC_IMAGES_FILE)
             if self.save_quantized else None)
@@ -251,6 +251,12 @@ class QuantTestLoop(TestLoop):
         self.runner.call_hook('after_synthesis', images=images,
                               adapter=adapter)
         search_result = None
+        if not reused and self.calibrator is not None and \
+                self.calibrator.config.resume:
+            # Search state left by an earlier run belongs to other images:
+            # start afresh (the state is rewritten as the search goes).
+            self.calibrator.config = self.calibrator.config.replace(
+                resume=False)
         if self.calibrator is None:
             quantize(target, self.recipe,
                      lambda model: self._calibration_forward(
@@ -267,6 +273,11 @@ class QuantTestLoop(TestLoop):
         if search_result is not None:
             extra['search'] = dict(finished=search_result.finished,
                                    metrics=search_result.metrics)
+            if self.calibrator.config.mixed_precision is not None:
+                metrics = search_result.metrics
+                extra['search']['bits'] = search_result.bits
+                self._label = (f'W{metrics["avg_weight_bits"]:.1f}/'
+                               f'A{metrics["avg_activation_bits"]:.1f}')
         if self.save_quantized and dist.is_main_process():
             path = save_quantized(
                 self.model, osp.join(work_dir, QUANTIZED_MODEL_FILE),

@@ -39,7 +39,8 @@ def synthesize(generator: BaseGenerator,
                adapter: ModelAdapter,
                num_images: int,
                resolution: Optional[Sequence[int]] = None,
-               cache_file: Optional[str] = None) -> SyntheticImageDataset:
+               cache_file: Optional[str] = None
+               ) -> Tuple[SyntheticImageDataset, bool]:
     """Generate ``num_images`` calibration images, reusing a matching cache.
 
     With several processes each rank generates its share (the generator's
@@ -59,7 +60,8 @@ def synthesize(generator: BaseGenerator,
             Defaults to None (neither).
 
     Returns:
-        SyntheticImageDataset: The images with their provenance.
+        tuple[SyntheticImageDataset, bool]: The images with their
+        provenance, and whether they came from the cache.
     """
     logger = MMLogger.get_current_instance()
     rank, world_size = dist.get_dist_info()
@@ -80,7 +82,7 @@ def synthesize(generator: BaseGenerator,
     if dist.get_world_size() > 1:
         cached = broadcast_tensor(cached)
     if cached is not None:
-        return SyntheticImageDataset(cached, metadata=request)
+        return SyntheticImageDataset(cached, metadata=request), True
 
     share = share_of_images(num_images, rank, world_size)
     rank_generator = dataclasses.replace(generator,
@@ -99,7 +101,7 @@ def synthesize(generator: BaseGenerator,
     dataset = SyntheticImageDataset(images, metadata=metadata)
     if rank == 0 and cache_file is not None:
         dataset.save(cache_file, overwrite=True)
-    return dataset
+    return dataset, False
 
 
 def generator_placeholder(resolution: Tuple[int, int]):

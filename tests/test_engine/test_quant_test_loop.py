@@ -104,6 +104,23 @@ class TestQuantTestLoop(RunnerTestCase):
         self.assertTrue(all(q.mode == 'quantize' for q in quantizers.values()
                             if q.is_calibrated))
 
+    def test_mixed_precision_reports_the_bits_it_chose(self):
+        calibrator = tiny_task.tiny_loop_cfg()['calibrator']
+        calibrator['mixed_precision'] = dict(
+            weight_bit_choices=(4, 6, 8), avg_weight_bits=6.0)
+        runner = self.build(calibrator=calibrator)
+        runner.test()
+        with open(osp.join(self.work_dir, RESULTS_FILE)) as file:
+            search = json.load(file)['search']
+        # Names inside the quantized module (the timm ViT).
+        self.assertEqual(search['bits'], {
+            name: q.bits
+            for name, q in iter_quantizers(runner.model.classifier)
+        })
+        self.assertLessEqual(search['metrics']['avg_weight_bits'], 6.0)
+        self.assertRegex(runner.test_loop.quantized_label,
+                         r'^W\d\.\d/A\d\.\d$')
+
     def test_checkpoint_of_another_architecture_is_refused(self):
         other = tiny_task.TinyViTClassifier()
         other.classifier.reset_classifier(tiny_task.NUM_CLASSES + 1)
