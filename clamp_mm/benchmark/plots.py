@@ -24,7 +24,7 @@ def plot_accuracy(cells, model: str, metric: str, methods: Sequence[str],
                   settings: Sequence[str], path: str) -> str:
     """Grouped bars: one group per setting, one bar per method, seed std
     as error bars."""
-    fig, axis = plt.subplots(figsize=(1.6 + 1.9 * len(settings), 3.6))
+    fig, axis = plt.subplots(figsize=(3.6 + 1.9 * len(settings), 3.6))
     width = 0.8 / max(1, len(methods))
     for index, method in enumerate(methods):
         means, errors = [], []
@@ -47,7 +47,7 @@ def plot_accuracy(cells, model: str, metric: str, methods: Sequence[str],
         axis.set_ylim(low, max(finite) + 2)
     axis.set_title(f'{model}: {metric} per method and setting '
                    '(mean, error bar = std over seeds)', fontsize=9)
-    axis.legend(fontsize=7, ncol=2, loc='lower left')
+    axis.legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.01, 1.0))
     return _save(fig, path)
 
 

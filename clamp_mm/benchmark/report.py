@@ -71,6 +71,11 @@ def _mean_std(mean, std, count, digits=2) -> str:
     return text + ('' if count == 1 else f' (n={count})')
 
 
+def _mis_prediction(cell) -> str:
+    mean, std, count = cell.value('misprediction')
+    return 'n/a' if mean is None else _mean_std(mean, std, count, 1)
+
+
 def _headline_table(cells, model, metric, methods, settings) -> List[str]:
     lines = ['| method | ' + ' | '.join(settings) + ' |',
              '|---' * (len(settings) + 1) + '|']
@@ -90,7 +95,7 @@ def _cost_table(cells, model, methods, settings) -> List[str]:
         '| setting | method | time s (mean ± std) | ' +
         ' | '.join(f'{stage} s' for stage in STAGES) +
         ' | peak MiB | size MB | GBOPs | avg W bits | avg A bits | '
-        'FP mis-pred. % |', '|---' * (len(STAGES) + 10) + '|'
+        'FP mis-pred. % |', '|---' * (len(STAGES) + 9) + '|'
     ]
     for setting in settings:
         for method in methods:
@@ -110,7 +115,7 @@ def _cost_table(cells, model, methods, settings) -> List[str]:
                 f'{_fmt(cell.cost("gbops"), 4)} | '
                 f'{_fmt(cell.value("avg_weight_bits")[0])} | '
                 f'{_fmt(cell.value("avg_activation_bits")[0])} | '
-                f'{_mean_std(*cell.value("misprediction"), digits=1)} |')
+                f'{_mis_prediction(cell)} |')
     return lines
 
 
@@ -234,7 +239,8 @@ def write_report(path: str, payload: dict, figures: Dict[str, List[str]],
                   'Time = the method\'s own stages (generate + calibrate + '
                   'search + refresh), evaluation excluded. A calibration set '
                   'is made once per model and seed and its *generate* time '
-                  'is counted in every cell that uses it. *search* excludes '
+                  'is counted in every cell that uses it (for real data: reading '
+                  'the training split). *search* excludes '
                   'the image refreshes of the cyclic adaptation '
                   '(*refresh*). Peak MiB = largest growth of the resident '
                   'memory over one stage (sampled every 20 ms). Size and '

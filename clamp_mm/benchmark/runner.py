@@ -98,8 +98,11 @@ class ImageSources:
 
     def made(self) -> Dict[str, SourceImages]:
         """Every set made so far, by source (v2: ``psaq_v2 W4/A4``)."""
-        return {(source if setting is None else f'{source} {setting}'): made
-                for (source, setting), made in self._made.items()}
+        order = ('real', 'gaussian', 'psaq_v1', 'psaq_v2', 'clamp')
+        keys = sorted(self._made, key=lambda key: (order.index(key[0]),
+                                                   key[1] or ''))
+        return {(source if setting is None else f'{source} {setting}'):
+                self._made[(source, setting)] for source, setting in keys}
 
     def get(self, source: str, setting: str) -> SourceImages:
         """The set of ``source`` (made now if not yet)."""

@@ -119,7 +119,13 @@ def load_float_model(spec: ModelSpec, allow_random_init: bool = False
     config = Config.fromfile(spec.config)
     init_default_scope(spec.scope)
     torch.manual_seed(0)  # the same random init when there is no checkpoint
-    model = _scope_registry(spec.scope, 'MODELS').build(config.model)
+    model_cfg = config.model
+    # What the Runner does: a top-level data_preprocessor (the Fashion-MNIST
+    # mean and std) goes into the model; without it the model would
+    # normalise with its library's ImageNet default.
+    if config.get('data_preprocessor') is not None:
+        model_cfg.setdefault('data_preprocessor', config.data_preprocessor)
+    model = _scope_registry(spec.scope, 'MODELS').build(model_cfg)
     checkpoint = spec.find_checkpoint()
     if checkpoint is None:
         if not allow_random_init:
