@@ -127,10 +127,16 @@ def test_contrastive_loss_has_no_tokens_squared_tensor():
 
 def test_multi_layer_loss_is_mean_of_layers():
     torch.manual_seed(4)
-    grids = [torch.randn(2, 4, 4, 8), torch.randn(2, 2, 3, 16)]
-    expected = (patch_contrastive_loss(grids[0]) +
-                patch_contrastive_loss(grids[1])) / 2
-    torch.testing.assert_close(multi_layer_contrastive_loss(grids), expected)
+    # Two layers of one shape (computed together) and one of another.
+    grids = [torch.randn(2, 4, 4, 8, dtype=torch.float64, requires_grad=True)
+             for _ in range(2)]
+    grids.append(torch.randn(2, 2, 3, 16, dtype=torch.float64,
+                             requires_grad=True))
+    expected = sum(patch_contrastive_loss(grid) for grid in grids) / 3
+    combined = multi_layer_contrastive_loss(grids)
+    torch.testing.assert_close(combined, expected)
+    torch.testing.assert_close(torch.autograd.grad(combined, grids),
+                               torch.autograd.grad(expected, grids))
     with pytest.raises(ValueError, match='no token grids'):
         multi_layer_contrastive_loss([])
 
