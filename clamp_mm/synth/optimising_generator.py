@@ -180,7 +180,9 @@ class OptimisingGenerator(BaseGenerator):
 
         The labels are the FP model's current predictions (the images keep
         the class they already show); the warm-up is scaled by
-        ``iterations / self.iterations``. One round.
+        ``iterations / self.iterations``. One round, and no
+        :meth:`after_round` hook: the quantized model belongs to the caller
+        (the search's scales must not be re-calibrated behind its back).
         """
         if iterations < 1:
             raise ValueError(f'iterations={iterations} is invalid, expected '
@@ -199,7 +201,7 @@ class OptimisingGenerator(BaseGenerator):
         warmup = round(self.warmup_iterations * iterations / self.iterations)
         return self._optimise_all(batches, targets, adapter,
                                   quantized_adapter, iterations, 1, warmup,
-                                  random)
+                                  random, run_after_round=False)
 
     # ---- the loop ----------------------------------------------------------------
     def _draw_targets(self, adapter, batches, resolution_hw, random):
@@ -231,7 +233,8 @@ class OptimisingGenerator(BaseGenerator):
                       adapter: ModelAdapter,
                       quantized_adapter: Optional[ModelAdapter],
                       iterations: int, num_rounds: int, warmup: int,
-                      random: torch.Generator) -> torch.Tensor:
+                      random: torch.Generator,
+                      run_after_round: bool = True) -> torch.Tensor:
         self.loss_log = []
         self.last_good_images = torch.cat(batches)
         bar = (ProgressBar(num_rounds * len(batches) * iterations,
@@ -246,8 +249,9 @@ class OptimisingGenerator(BaseGenerator):
                         quantized_adapter, iterations, warmup, round_index,
                         random, bar)
                 self.last_good_images = torch.cat(batches)
-                self.after_round(round_index, self.last_good_images, adapter,
-                                 quantized_adapter)
+                if run_after_round:
+                    self.after_round(round_index, self.last_good_images,
+                                     adapter, quantized_adapter)
         if bar is not None:
             sys.stdout.write('\n')
         return self.last_good_images

@@ -249,3 +249,18 @@ def test_real_data_generator_from_a_dataset_config(vit_adapter):
         mean).view(1, 3, 1, 1)
     torch.testing.assert_close(pixels[:, 0], pixels[:, 1])
     assert pixels.min() >= -1e-3 and pixels.max() <= 255 + 1e-3
+
+
+def test_psaq_v2_refresh_leaves_the_quantized_model_alone(tiny_vit):
+    pytest.importorskip('clamp_mm.models.timm_vit')
+    from clamp_mm.quant import iter_quantizers
+    quantized = _quantized_copy(tiny_vit, torch.randn(4, 3, 32, 32))
+    before = {name: q.scale.clone() for name, q in iter_quantizers(quantized)
+              if q.mode == 'quantize'}
+    generator = PSAQv2Generator(**TINY_PSAQ)
+    images = generator.refresh(torch.randn(2, 3, 32, 32), tiny_vit,
+                               quantized, 2)
+    assert images.shape == (2, 3, 32, 32)
+    after = dict(iter_quantizers(quantized))
+    assert all(torch.equal(after[name].scale, scale)
+               for name, scale in before.items())
