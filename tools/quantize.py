@@ -3,7 +3,7 @@
 Mirrors OpenMMLab's ``tools/test.py``::
 
     python tools/quantize.py configs/swin_t_mrcnn_w4a8.py CHECKPOINT --fp
-    python tools/quantize.py CONFIG --load-quantized work_dirs/x/quantized_model.pth
+    python tools/quantize.py CONFIG --load-quantized WORK_DIR/quantized_model.pth
     bash tools/dist_quantize.sh CONFIG CHECKPOINT 8 --fp
 
 The config's ``test_cfg`` is a ``clamp_mm.QuantTestLoop`` (inherit one of

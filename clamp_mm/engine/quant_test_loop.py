@@ -147,7 +147,7 @@ class QuantTestLoop(TestLoop):
         self.results: Dict[str, Optional[dict]] = dict(fp=None,
                                                         quantized=None)
 
-    # ---- the model -------------------------------------------------------------
+    # ---- the model ---------------------------------------------------------
     @property
     def model(self) -> nn.Module:
         """The runner's model without its DDP wrapper."""
@@ -158,7 +158,7 @@ class QuantTestLoop(TestLoop):
         """Name, module and adapter of what is quantized."""
         return resolve_target(self.model, self.quantized_module)
 
-    # ---- run -------------------------------------------------------------------
+    # ---- run ---------------------------------------------------------------
     def run(self) -> dict:
         """Quantize (or restore), evaluate, log; returns the metrics.
 
@@ -296,7 +296,7 @@ class QuantTestLoop(TestLoop):
         for batch in images.split(self.calibration_batch_size):
             adapter.forward_images(batch)
 
-    # ---- evaluation ------------------------------------------------------------
+    # ---- evaluation --------------------------------------------------------
     def _evaluate(self, label: str) -> dict:
         """One pass of the task's evaluator over the test set."""
         self.runner.logger.info(f'evaluating the {label} model')

@@ -3,6 +3,7 @@ import dataclasses
 import os.path as osp
 from typing import Optional, Sequence, Tuple
 
+import torch
 from mmengine import dist
 from mmengine.logging import MMLogger
 
@@ -90,7 +91,8 @@ def synthesize(generator: BaseGenerator,
     if share > 0:
         local = rank_generator.generate(adapter, share, resolution)
     else:
-        local = generator_placeholder(resolution)
+        # More ranks than images: this rank contributes an empty share.
+        local = torch.zeros((0, 3) + tuple(resolution))
     images = gather_images(local, num_images)
     images = broadcast_tensor(images)
     metadata = dict(request, seeds=[
@@ -102,9 +104,3 @@ def synthesize(generator: BaseGenerator,
     if rank == 0 and cache_file is not None:
         dataset.save(cache_file, overwrite=True)
     return dataset, False
-
-
-def generator_placeholder(resolution: Tuple[int, int]):
-    """An empty (0, 3, H, W) share for a rank with no image to generate."""
-    import torch
-    return torch.zeros((0, 3) + tuple(resolution))

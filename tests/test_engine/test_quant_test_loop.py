@@ -1,6 +1,5 @@
 """End-to-end runs of QuantTestLoop on a tiny ViT classifier, on CPU."""
 import json
-import os
 import os.path as osp
 
 import pytest
