@@ -7,10 +7,12 @@ of the same model and batch (the least any pixel-optimising generator must
 do: the model frozen, gradients to the images only). Goal of method.md:
 CLAMP within 1.3x the time and 1.2x the memory of that baseline.
 
-Time: the fastest step after the first, without any profiler (on a CPU
-shared with other jobs the minimum is the figure least disturbed by them). Memory: the peak of live tensor memory during two further steps,
-replayed from the allocations and frees the torch profiler records
-(``profile_memory=True``), minus what was alive before them (model weights
+Time: the fastest step after the first, without any profiler, and the
+fastest of ``--repeats`` measurements of the baseline and CLAMP (on a CPU
+shared with other jobs the minimum is the figure least disturbed by them).
+Memory: the peak of live tensor memory during one further step, replayed
+from the allocations and frees the torch profiler records
+(``profile_memory=True``), minus what was alive before it (model weights
 excluded). Every measurement runs in its own subprocess.
 
 Example:
@@ -165,8 +167,9 @@ def format_report(results, threads, iterations, psaq_iterations, repeats,
         f'{repeats} measurements for forward+backward and CLAMP; each '
         'measurement in a fresh process',
         '- memory: peak of live tensor memory over one step (torch '
-        'profiler allocations replayed), weights and inputs excluded', '- models randomly initialised (weights do not '
-        'change the cost)', f'- total benchmark wall time: {elapsed:.0f} s',
+        'profiler allocations replayed), weights and inputs excluded',
+        '- models randomly initialised (weights do not change the cost)',
+        f'- total benchmark wall time: {elapsed:.0f} s',
         '', 'Goal (method.md): CLAMP within 1.3x the time and 1.2x the '
         'memory of forward+backward.', ''
     ]

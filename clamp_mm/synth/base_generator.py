@@ -97,6 +97,16 @@ def pixel_range(adapter: ModelAdapter) -> Tuple[torch.Tensor, torch.Tensor]:
     return (0 - mean) / std, (255 - mean) / std
 
 
+def model_device(adapter: ModelAdapter) -> torch.device:
+    """Device of the model's first parameter (CPU for a parameterless one).
+
+    Random draws stay on a CPU generator, so a seed gives the same images
+    whatever the device; the drawn tensors are then moved here.
+    """
+    parameter = next(adapter.model.parameters(), None)
+    return parameter.device if parameter is not None else torch.device('cpu')
+
+
 def model_family(adapter: ModelAdapter) -> str:
     """The adapter's family name, lower case (``''`` if it has none)."""
     return (getattr(adapter, 'family', '') or '').lower()

@@ -6,7 +6,7 @@ import torch
 
 from clamp_mm.registry import GENERATORS
 from .base_generator import (BaseGenerator, ModelLike, Resolution, as_adapter,
-                             resolve_resolution)
+                             model_device, resolve_resolution)
 
 
 @GENERATORS.register_module()
@@ -29,6 +29,8 @@ class GaussianGenerator(BaseGenerator):
         if num_images < 1:
             raise ValueError(f'num_images={num_images} is invalid, '
                              'expected >= 1')
-        height, width = resolve_resolution(as_adapter(model), resolution)
+        adapter = as_adapter(model)
+        height, width = resolve_resolution(adapter, resolution)
         random = torch.Generator().manual_seed(self.seed)
-        return torch.randn(num_images, 3, height, width, generator=random)
+        return torch.randn(num_images, 3, height, width,
+                           generator=random).to(model_device(adapter))

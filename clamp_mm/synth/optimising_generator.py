@@ -18,7 +18,7 @@ from mmengine.utils import ProgressBar
 from clamp_mm.models.base import ModelAdapter
 from .augment import random_horizontal_flip, random_roll
 from .base_generator import (BaseGenerator, ModelLike, Resolution, as_adapter,
-                             frozen, model_family, pixel_range,
+                             frozen, model_device, model_family, pixel_range,
                              resolve_resolution, split_into_batches)
 from .losses import total_variation
 from .taps import TokenGridCollector
@@ -124,7 +124,7 @@ class OptimisingGenerator(BaseGenerator):
             raise ValueError(f'warmup_iterations={self.warmup_iterations} '
                              f'and jitter={self.jitter} must be >= 0')
 
-    # ---- what subclasses define ------------------------------------------------
+    # ---- what subclasses define ---------------------------------------------
     def loss_terms(self, inputs: LossInputs) -> Dict[str, torch.Tensor]:
         """Weighted loss terms of one step (total variation is added here).
 
@@ -150,7 +150,7 @@ class OptimisingGenerator(BaseGenerator):
         """Whether the quantized model is run at each step."""
         return False
 
-    # ---- the public interface --------------------------------------------------
+    # ---- the public interface -----------------------------------------------
     def generate(self,
                  model: ModelLike,
                  num_images: int,
@@ -160,12 +160,14 @@ class OptimisingGenerator(BaseGenerator):
         quantized_adapter = as_adapter(quantized_model)
         height, width = resolution_hw = resolve_resolution(adapter, resolution)
         random = torch.Generator().manual_seed(self.seed)
+        device = model_device(adapter)
         batches = [
-            torch.randn(size, 3, height, width, generator=random)
+            torch.randn(size, 3, height, width, generator=random).to(device)
             for size in split_into_batches(num_images, self.batch_size)
         ]
         targets = self._draw_targets(adapter, batches, resolution_hw, random)
-        self.targets = torch.cat(targets) if targets[0] is not None else None
+        self.targets = (torch.cat(targets).cpu()
+                        if targets[0] is not None else None)
         return self._optimise_all(batches, targets, adapter,
                                   quantized_adapter, self.iterations,
                                   self.num_rounds, self.warmup_iterations,
@@ -190,7 +192,8 @@ class OptimisingGenerator(BaseGenerator):
         adapter = as_adapter(model)
         quantized_adapter = as_adapter(quantized_model)
         random = torch.Generator().manual_seed(self.seed + 1)
-        batches = list(images.detach().clone().split(self.batch_size))
+        batches = list(images.detach().to(model_device(adapter)).clone().split(
+            self.batch_size))
         targets = [None] * len(batches)
         if self.uses_random_labels and adapter.has_head:
             with frozen(adapter.model), torch.no_grad():
@@ -203,17 +206,18 @@ class OptimisingGenerator(BaseGenerator):
                                   quantized_adapter, iterations, 1, warmup,
                                   random, run_after_round=False)
 
-    # ---- the loop ----------------------------------------------------------------
+    # ---- the loop -----------------------------------------------------------
     def _draw_targets(self, adapter, batches, resolution_hw, random):
         if not (self.uses_random_labels and adapter.has_head):
             return [None] * len(batches)
+        device = batches[0].device
         with frozen(adapter.model), torch.no_grad():
             probe = adapter.forward_images(
-                torch.zeros(1, 3, *resolution_hw))
+                torch.zeros(1, 3, *resolution_hw, device=device))
         num_classes = probe.shape[-1]
         return [
-            torch.randint(num_classes, (len(batch), ), generator=random)
-            for batch in batches
+            torch.randint(num_classes, (len(batch), ),
+                          generator=random).to(device) for batch in batches
         ]
 
     def peak_lr(self, adapter: ModelAdapter) -> float:
@@ -263,7 +267,8 @@ class OptimisingGenerator(BaseGenerator):
         pixels = batches[batch_index].clone().requires_grad_(True)
         peak_lr = self.peak_lr(adapter)
         optimizer = torch.optim.Adam([pixels], lr=peak_lr, betas=self.betas)
-        low, high = pixel_range(adapter)
+        low, high = (bound.to(pixels.device)
+                     for bound in pixel_range(adapter))
         jitter = self.jitter_of_round(round_index)
         run_quantized = (quantized_adapter is not None
                          and self.uses_quantized_model(quantized_adapter))

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from clamp_mm.registry import DATASETS, GENERATORS
 from .base_generator import (BaseGenerator, ModelLike, Resolution, as_adapter,
-                             resolve_resolution)
+                             model_device, resolve_resolution)
 
 
 def _as_image_tensor(sample) -> torch.Tensor:
@@ -104,4 +104,4 @@ class RealDataGenerator(BaseGenerator):
                     image[None].float(), size=(height, width),
                     mode='bilinear', align_corners=False)[0]
             images.append(image.float())
-        return torch.stack(images).contiguous()
+        return torch.stack(images).contiguous().to(model_device(adapter))

@@ -113,7 +113,8 @@ def test_contrastive_loss_has_no_tokens_squared_tensor():
     # the profiler also bounds the largest single allocation by one int64
     # per (token, neighbour) pair: the top-p indices.
     grid = torch.randn(1, 512, 512, 2, requires_grad=True)
-    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU],
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    with torch.profiler.profile(activities=activities,
                                 profile_memory=True) as profiler:
         loss = patch_contrastive_loss(grid)
         loss.backward()
