@@ -169,7 +169,7 @@ def format_report(results, threads, iterations, psaq_iterations, repeats,
         '- memory: peak of live tensor memory over one step (torch '
         'profiler allocations replayed), weights and inputs excluded',
         '- models randomly initialised (weights do not change the cost)',
-        f'- total benchmark wall time: {elapsed:.0f} s',
+        f'- wall time of the last run of the benchmark: {elapsed:.0f} s',
         '', 'Goal (method.md): CLAMP within 1.3x the time and 1.2x the '
         'memory of forward+backward.', ''
     ]
@@ -222,7 +222,11 @@ def parse_args():
     parser.add_argument('--threads', type=int, default=1,
                         help='torch intra-op threads (default: 1)')
     parser.add_argument('--out', default='docs/benchmark_generators.md',
-                        help='markdown file to write')
+                        help='markdown file to write; the raw results go to '
+                        'the same path with .json')
+    parser.add_argument('--append', action='store_true',
+                        help='keep the results of an earlier run (its .json) '
+                        'and add or replace the cases measured now')
     parser.add_argument('--worker', nargs=2, metavar=('CASE', 'METHOD'),
                         help=argparse.SUPPRESS)
     return parser.parse_args()
@@ -236,6 +240,13 @@ def main():
         return
     started = time.perf_counter()
     results = []
+    raw_path = osp.splitext(args.out)[0] + '.json'
+    if args.append and osp.isfile(raw_path):
+        with open(raw_path) as file:
+            results = [
+                kept for kept in json.load(file)
+                if kept['case'] not in args.cases
+            ]
     for case in args.cases:
         order = list(args.methods) + [
             method for method in args.methods if method in REPEATED
@@ -253,6 +264,8 @@ def main():
                 format_report(results, args.threads, args.iterations,
                               args.psaq_iterations, args.repeats,
                               time.perf_counter() - started))
+            with open(raw_path, 'w') as file:
+                json.dump(results, file, indent=1)
     print(f'wrote {args.out}')
 
 
