@@ -40,6 +40,13 @@ CASES = {
     'swin-t-512': ('swin_t_backbone', 1, (512, 512)),
     'swin-t-800x1333': ('swin_t_backbone', 1, (800, 1333)),
 }
+#: What each model of :data:`CASES` is, for the report.
+MODEL_DESCRIPTIONS = {
+    'fmnist_vit': 'timm ViT with the sizes of configs/fashion_mnist/'
+    'vit_fmnist.py (patch 4, dim 64, depth 4, 2 heads, 10 classes)',
+    'swin_t_backbone': 'timm Swin-T backbone (dim 96, depths 2-2-6-2, '
+    'heads 3-6-12-24, window 7), no head',
+}
 #: What is measured in each case: the baseline, then the generators.
 METHODS = ('forward+backward', 'ClampGenerator', 'PSAQv1Generator',
            'PSAQv2Generator')
@@ -176,8 +183,9 @@ def format_report(results, threads, iterations, psaq_iterations, repeats,
     for case in dict.fromkeys(result['case'] for result in results):
         model_name, batch_size, resolution = CASES[case]
         lines += [
-            f'## {case}: {model_name}, batch {batch_size}, '
+            f'## {case}: batch {batch_size}, '
             f'{resolution[0]}x{resolution[1]}', '',
+            MODEL_DESCRIPTIONS[model_name] + '.', '',
             '| method | s / step | x time | peak MiB | x memory |',
             '|---|---|---|---|---|'
         ]
