@@ -20,6 +20,9 @@ from .base_generator import (BaseGenerator, ModelLike, Resolution, as_adapter,
 
 #: Version of the saved file layout; bumped when it changes.
 FILE_FORMAT_VERSION = 1
+#: Generator fields that do not change the images, ignored when deciding
+#: whether a saved set answers a request.
+COSMETIC_GENERATOR_FIELDS = ('progress', 'log_interval')
 
 
 def model_identity(model: ModelLike) -> str:
@@ -224,9 +227,14 @@ class SyntheticImageDataset(Dataset):
 
 
 def _normalise(value):
-    """Tuples as lists, recursively, so saved and fresh configs compare."""
+    """Tuples as lists, recursively, and cosmetic generator fields dropped,
+    so saved and fresh requests compare."""
     if isinstance(value, (list, tuple)):
         return [_normalise(item) for item in value]
     if isinstance(value, dict):
-        return {key: _normalise(item) for key, item in value.items()}
+        return {
+            key: _normalise(item)
+            for key, item in value.items()
+            if key not in COSMETIC_GENERATOR_FIELDS
+        }
     return value

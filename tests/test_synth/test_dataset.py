@@ -77,6 +77,11 @@ def test_load_or_generate_reuses_matching_file(vit_adapter, tmp_path):
     reused = SyntheticImageDataset.load_or_generate(path, reuser,
                                                     vit_adapter, 2)
     assert torch.equal(reused.images, made.images)
+    # Progress and logging settings do not change the images.
+    quiet = dict(TINY, progress=True, log_interval=7)
+    again = SyntheticImageDataset.load_or_generate(
+        path, ClampGenerator(**quiet), vit_adapter, 2)
+    assert torch.equal(again.images, made.images)
     with pytest.raises(FileExistsError, match='num_images'):
         SyntheticImageDataset.load_or_generate(
             path, ClampGenerator(**TINY), vit_adapter, 3)
