@@ -2,15 +2,23 @@
 
 Wraps mmengine's Runner like OpenMMLab's ``tools/train.py``, pins the CPU
 thread count (shared machines slow down badly with more threads than free
-cores), records wall time and final validation metrics, and exports a
-weights-only checkpoint: into ``checkpoints/`` when it is under the size
-limit, otherwise into ``~/.cache/clamp_mm/checkpoints/``.
+cores), records wall and CPU time, exports a weights-only checkpoint and
+scores that exported file with the config's own evaluator, so the recorded
+figure is the one a user gets from the shipped weights.
+
+The export goes to ``checkpoints/`` when it is under 5 MB. A model whose
+float32 weights are larger is stored in float16 when that fits (every float
+tensor is rounded once; loading casts back to float32, and the recorded
+metrics are those of the rounded weights); otherwise the float32 file goes
+to ``~/.cache/clamp_mm/checkpoints/``.
 
 Example::
 
     python tools/make_composite_datasets.py
     python tools/train_dense.py configs/dense/mask-rcnn_swin-nano_fpn_composite-128.py
     python tools/train_dense.py configs/dense/upernet_swin-nano_composite-128.py
+    # export and score an existing runner checkpoint without training:
+    python tools/train_dense.py CONFIG --export-from work_dirs/NAME/iter_600.pth
 """
 import argparse
 import json
@@ -21,12 +29,15 @@ import time
 import torch
 from mmengine.config import Config, DictAction
 from mmengine.hooks import Hook
-from mmengine.runner import Runner
+from mmengine.runner import Runner, load_checkpoint
 
 import clamp_mm  # noqa: F401  (torch compatibility patches, registries)
 
 #: Shipped checkpoints must stay below this size (bytes).
 MAX_SHIPPED_BYTES = 5 * 1024 * 1024
+#: The first this many validation images form the fixed subset on which the
+#: checkpoint tests reproduce the recorded score (they regenerate only these).
+SUBSET_SIZE = 32
 #: Where checkpoints too large to ship go.
 CACHE_DIR = osp.expanduser('~/.cache/clamp_mm/checkpoints')
 
@@ -49,26 +60,86 @@ def parse_args():
     parser.add_argument('--threads', type=int, default=1,
                         help='torch CPU threads. Defaults to 1.')
     parser.add_argument('--export-dir', default='checkpoints',
-                        help='where the weights-only checkpoint goes when it '
-                        'is under 5 MB')
+                        help='where the exported checkpoint goes when it is '
+                        'under 5 MB. Defaults to checkpoints/.')
+    parser.add_argument('--export-from', help='skip training: export and '
+                        'score this runner checkpoint instead')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config fields, key=value')
     return parser.parse_args()
 
 
+def tensor_bytes(state_dict: dict) -> int:
+    return sum(t.numel() * t.element_size() for t in state_dict.values())
+
+
 def export_weights(model: torch.nn.Module, meta: dict, name: str,
                    export_dir: str) -> str:
-    """Save ``state_dict`` and ``meta``; return the path written."""
+    """Save ``state_dict`` and ``meta`` (see module doc); return the path."""
     state_dict = {
-        key: value.detach().cpu()
+        key: value.detach().cpu().clone()
         for key, value in model.state_dict().items()
     }
-    num_bytes = sum(t.numel() * t.element_size() for t in state_dict.values())
-    target_dir = export_dir if num_bytes < MAX_SHIPPED_BYTES else CACHE_DIR
+    target_dir, storage = export_dir, 'float32'
+    if tensor_bytes(state_dict) >= MAX_SHIPPED_BYTES:
+        half = {
+            key: value.half() if value.is_floating_point() else value
+            for key, value in state_dict.items()
+        }
+        if tensor_bytes(half) < MAX_SHIPPED_BYTES:
+            state_dict, storage = half, 'float16'
+        else:
+            target_dir = CACHE_DIR
+    meta = dict(meta, weight_storage=storage)
     os.makedirs(target_dir, exist_ok=True)
     path = osp.join(target_dir, name + '.pth')
     torch.save(dict(meta=meta, state_dict=state_dict), path)
     return path
+
+
+def train(cfg) -> tuple:
+    """Train; return the trained model and the training record."""
+    runner = Runner.from_cfg(cfg)
+    recorder = RecordValMetricsHook()
+    runner.register_hook(recorder, priority='LOWEST')
+    start, start_cpu = time.time(), time.process_time()
+    runner.train()
+    model = runner.model.module if hasattr(runner.model,
+                                           'module') else runner.model
+    record = dict(
+        # On a shared machine wall time depends on the neighbours; the CPU
+        # time of this process is the figure that transfers.
+        train_seconds=round(time.time() - start, 1),
+        train_cpu_seconds=round(time.process_time() - start_cpu, 1),
+        runner_metrics={key: float(value)
+                        for key, value in recorder.metrics.items()})
+    return model, record
+
+
+def score_checkpoint(cfg, path: str, num_images: int = None) -> dict:
+    """Score ``path`` with the config's val dataloader and evaluator.
+
+    Args:
+        cfg (Config): The model's config.
+        path (str): Checkpoint to score.
+        num_images (int, optional): Score only the first ``num_images``
+            validation images. Defaults to None (all).
+
+    Returns:
+        dict: ``metrics`` and ``eval_cpu_seconds``.
+    """
+    cfg = cfg.copy()
+    if num_images is not None:
+        cfg.val_dataloader.dataset.indices = num_images
+    cfg.load_from = path
+    cfg.resume = False
+    runner = Runner.from_cfg(cfg)
+    start_cpu = time.process_time()
+    metrics = runner.val()
+    return dict(
+        metrics={key: float(value)
+                 for key, value in metrics.items()},
+        eval_cpu_seconds=round(time.process_time() - start_cpu, 1))
 
 
 def main():
@@ -79,31 +150,45 @@ def main():
         cfg.merge_from_dict(args.cfg_options)
     name = osp.splitext(osp.basename(args.config))[0]
     cfg.work_dir = args.work_dir or osp.join('work_dirs', name)
+    summary_path = osp.join(cfg.work_dir, 'summary.json')
 
-    runner = Runner.from_cfg(cfg)
-    recorder = RecordValMetricsHook()
-    runner.register_hook(recorder, priority='LOWEST')
-    start, start_cpu = time.time(), time.process_time()
-    runner.train()
-    train_seconds = time.time() - start
-    # On a shared machine wall time depends on the neighbours; the CPU time
-    # of this process is the figure that transfers.
-    train_cpu_seconds = time.process_time() - start_cpu
+    if args.export_from:
+        model = Runner.from_cfg(cfg.copy()).model
+        load_checkpoint(model, args.export_from, map_location='cpu',
+                        strict=True)
+        record = {}
+        if osp.isfile(summary_path):  # keep the training record of the run
+            with open(summary_path) as file:
+                record = {
+                    key: value
+                    for key, value in json.load(file).items()
+                    if key.startswith(('train_', 'runner_'))
+                }
+    else:
+        model, record = train(cfg)
 
-    model = runner.model.module if hasattr(runner.model,
-                                           'module') else runner.model
     meta = dict(
         config=osp.basename(args.config),
-        metrics={key: float(value)
-                 for key, value in recorder.metrics.items()},
-        train_seconds=round(train_seconds, 1),
-        train_cpu_seconds=round(train_cpu_seconds, 1),
         torch_threads=args.threads,
         seed=cfg.get('randomness', {}).get('seed'),
-        num_parameters=sum(p.numel() for p in model.parameters()))
+        num_parameters=sum(p.numel() for p in model.parameters()),
+        **record)
     path = export_weights(model, meta, name, args.export_dir)
-    meta['checkpoint'] = path
-    with open(osp.join(cfg.work_dir, 'summary.json'), 'w') as file:
+    meta.update(score_checkpoint(cfg, path), checkpoint=path)
+    meta['subset_size'] = SUBSET_SIZE
+    meta['subset_metrics'] = score_checkpoint(cfg, path,
+                                              SUBSET_SIZE)['metrics']
+    # Store the exported weights' own scores inside the file too.
+    checkpoint = torch.load(path, map_location='cpu')
+    checkpoint['meta'] = dict(
+        checkpoint['meta'],
+        metrics=meta['metrics'],
+        subset_size=SUBSET_SIZE,
+        subset_metrics=meta['subset_metrics'])
+    meta['weight_storage'] = checkpoint['meta']['weight_storage']
+    torch.save(checkpoint, path)
+    os.makedirs(cfg.work_dir, exist_ok=True)
+    with open(summary_path, 'w') as file:
         json.dump(meta, file, indent=2)
     print(json.dumps(meta, indent=2))
 

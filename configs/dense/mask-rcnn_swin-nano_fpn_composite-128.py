@@ -66,7 +66,7 @@ test_pipeline = [
 ]
 # Worker processes would compete for the one CPU thread training uses.
 train_dataloader = dict(
-    batch_size=4,
+    batch_size=2,
     num_workers=0,
     persistent_workers=False,
     dataset=dict(
@@ -90,7 +90,7 @@ test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
 test_evaluator = val_evaluator
 
-max_epochs = 2
+max_epochs = 1
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,
@@ -107,7 +107,7 @@ param_scheduler = [
 # From scratch and with a small batch, a larger step than the fine-tuning
 # recipe's 1e-4 trains faster; gradient clipping keeps the start stable.
 optim_wrapper = dict(
-    optimizer=dict(lr=6e-4), clip_grad=dict(max_norm=10, norm_type=2))
+    optimizer=dict(lr=4e-4), clip_grad=dict(max_norm=10, norm_type=2))
 default_hooks = dict(
     logger=dict(interval=20),
     checkpoint=dict(interval=max_epochs, max_keep_ckpts=1))

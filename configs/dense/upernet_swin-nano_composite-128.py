@@ -83,7 +83,7 @@ val_dataloader = dict(
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
-max_iters = 800
+max_iters = 600
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 # From scratch, a larger step than the fine-tuning recipe's 6e-5 trains
 # faster; warm-up then poly decay as in the recipe.

@@ -1,0 +1,68 @@
+"""Shipped dense checkpoints: strict loading and their recorded scores.
+
+Each checkpoint under ``checkpoints/`` records (in ``meta``) its score on the
+first ``subset_size`` validation images of the default composite set. Those
+scenes depend only on (seed, split, index), so the test regenerates just them
+and must reproduce the score.
+"""
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.runner import Runner, load_checkpoint
+
+from clamp_mm.datasets.composite_build import build_composite_datasets
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+#: (config, checkpoint) of each shipped dense model.
+DENSE_MODELS = [
+    ('configs/dense/mask-rcnn_swin-nano_fpn_composite-128.py',
+     'checkpoints/mask-rcnn_swin-nano_fpn_composite-128.pth'),
+    ('configs/dense/upernet_swin-nano_composite-128.py',
+     'checkpoints/upernet_swin-nano_composite-128.pth'),
+]
+#: Evaluation runs on CPU with one thread; only summation order can differ.
+TOLERANCE = {'coco/bbox_mAP': 0.005, 'coco/segm_mAP': 0.005, 'mIoU': 0.1}
+
+
+def point_config_at(cfg, data_dir):
+    """Send the config's val data and evaluator to a regenerated set."""
+    if 'val_evaluator' in cfg and 'ann_file' in cfg.val_evaluator:
+        root = osp.join(data_dir, 'coco')
+        cfg.val_evaluator.ann_file = osp.join(root, 'annotations',
+                                              'instances_val.json')
+    else:
+        root = osp.join(data_dir, 'ade20k')
+    cfg.val_dataloader.dataset.data_root = root
+    cfg.train_dataloader.dataset.data_root = root
+    cfg.test_dataloader = cfg.val_dataloader
+    return cfg
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('config_path,checkpoint_path', DENSE_MODELS)
+def test_checkpoint_reproduces_recorded_score(config_path, checkpoint_path,
+                                              tmp_path):
+    checkpoint_path = osp.join(REPO, checkpoint_path)
+    if not osp.isfile(checkpoint_path):
+        pytest.skip(f'{checkpoint_path} not shipped; train it with '
+                    'tools/train_dense.py')
+    meta = torch.load(checkpoint_path, map_location='cpu')['meta']
+    cfg = Config.fromfile(osp.join(REPO, config_path))
+    build_composite_datasets(
+        str(tmp_path / 'data'),
+        seed=cfg.randomness.seed,
+        num_train=1,
+        num_val=meta['subset_size'])
+    cfg = point_config_at(cfg, str(tmp_path / 'data'))
+    cfg.work_dir = str(tmp_path / 'work')
+
+    runner = Runner.from_cfg(cfg)
+    # strict=True raises on any missing or unexpected key.
+    load_checkpoint(runner.model, checkpoint_path, strict=True)
+    metrics = runner.val()
+    for key, expected in meta['subset_metrics'].items():
+        if key in TOLERANCE:
+            assert metrics[key] == pytest.approx(
+                expected, abs=TOLERANCE[key]), key
