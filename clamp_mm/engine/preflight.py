@@ -140,8 +140,11 @@ def check_model_and_checkpoint(cfg: Config,
     if checkpoint is not None:
         try:
             check_checkpoint_fits(model, checkpoint)
-        except (ValueError, OSError, RuntimeError) as error:
+        except ValueError as error:
             raise QuantizeInputError(_one_line(error)) from None
+        except (OSError, RuntimeError) as error:  # unreadable, no network
+            raise QuantizeInputError(f'cannot read checkpoint {checkpoint}: '
+                                     f'{_one_line(error)}') from None
 
 
 def preflight(cfg: Config,
