@@ -102,6 +102,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='Markdown file appended to the report')
     parser.add_argument('--report-only', action='store_true',
                         help='rebuild report and figures from --results')
+    parser.add_argument('--merge', nargs='+', default=[],
+                        metavar='RESULTS_JSON',
+                        help='with --report-only: add the cells of other '
+                        'runs (split invocations); a cell already present '
+                        '(model, method, setting, seed) is kept as is')
     args = parser.parse_args(argv)
     args.figures_dir = args.figures_dir or osp.splitext(args.out)[0]
     args.results = args.results or osp.join(args.figures_dir, 'results.json')
@@ -163,6 +168,27 @@ def write_outputs(args, payload) -> None:
           f'{args.figures_dir}', flush=True)
 
 
+def merge_payload(payload: dict, other: dict, origin: str) -> None:
+    """Add ``other``'s new cells, settings, methods and seeds to
+    ``payload``; record its command."""
+    seen = {(r['model'], r['method'], r['setting'], r['seed'])
+            for r in payload['records']}
+    for record in other['records']:
+        key = (record['model'], record['method'], record['setting'],
+               record['seed'])
+        if key not in seen:
+            seen.add(key)
+            payload['records'].append(dict(record, merged_from=origin))
+    run, other_run = payload['run'], other['run']
+    for field in ('models', 'methods', 'settings', 'seeds'):
+        run[field] += [item for item in other_run[field]
+                       if item not in run[field]]
+    for field in ('origins', 'metrics', 'num_test'):
+        for key, value in other_run[field].items():
+            run[field].setdefault(key, value)
+    run['command'] += '\n' + other_run['command'] + f'  # merged: {origin}'
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -173,6 +199,9 @@ def main(argv=None) -> dict:
     if args.report_only:
         with open(args.results) as file:
             payload = json.load(file)
+        for path in args.merge:
+            with open(path) as file:
+                merge_payload(payload, json.load(file), path)
         write_outputs(args, payload)
         return payload
     from clamp_mm.benchmark.runner import run_model_seed

@@ -176,3 +176,22 @@ def test_quick_run_writes_every_cell(tmp_path):
     for figure in ('vit_accuracy.png', 'vit_stage_times.png',
                    'vit_images.png', 'vit_mixed_bits.png'):
         assert (tmp_path / 'benchmarks' / figure).stat().st_size > 1000
+
+
+def test_merge_keeps_first_cell_and_adds_new_ones():
+    tool = load_tool()
+    run = dict(models=['vit'], methods=['fp'], settings=['W8/A8'], seeds=[0],
+               origins={'vit': 'a'}, metrics={'vit': 'top1'},
+               num_test={'vit': 10}, command='first')
+    payload = dict(records=[record('fp', 'W8/A8', 80.0)], run=run)
+    other = dict(records=[record('fp', 'W8/A8', 70.0),
+                          record('real', 'W4/A4', 60.0)],
+                 run=dict(run, methods=['fp', 'real'], settings=['W4/A4'],
+                          command='second'))
+    tool.merge_payload(payload, other, 'other.json')
+    cells = {(r['method'], r['setting']): r for r in payload['records']}
+    assert cells[('fp', 'W8/A8')]['metrics']['top1'] == 80.0
+    assert cells[('real', 'W4/A4')]['merged_from'] == 'other.json'
+    assert payload['run']['settings'] == ['W8/A8', 'W4/A4']
+    assert payload['run']['methods'] == ['fp', 'real']
+    assert 'second' in payload['run']['command']
