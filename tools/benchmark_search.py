@@ -47,6 +47,10 @@ SETTINGS = {'W4/A8': (4, 8), 'W4/A4': (4, 4)}
 PRESETS = {
     'method': dict(),
     'short': dict(passes=2),
+    # Not the method's constants: 10x wider mutations, to see whether the
+    # fitness landscape rewards larger steps.
+    'short-wide': dict(passes=2, mutation_range_low_bits=1e-2,
+                       mutation_range_high_bits=1e-3),
 }
 
 
@@ -57,8 +61,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--settings', nargs='+', default=list(SETTINGS),
                         choices=list(SETTINGS))
     parser.add_argument('--preset', default='method', choices=list(PRESETS),
-                        help='search hyper-parameters (method.md defaults, '
-                        'or 2 passes instead of 10)')
+                        help='search hyper-parameters: method.md defaults; '
+                        'short = 2 passes instead of 10; short-wide = short '
+                        'with 10x the mutation ranges')
     parser.add_argument('--no-cyclic', action='store_true',
                         help='ablation: no image refresh during the search')
     parser.add_argument('--num-images', type=int, default=32,
@@ -75,6 +80,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--out', default='docs/benchmark_search.md')
     parser.add_argument('--report-only', action='store_true',
                         help='only rebuild the report from saved results')
+    parser.add_argument('--note', default='',
+                        help='markdown paragraph added to the report under '
+                        '"Notes" (e.g. where the checkpoints came from)')
     return parser.parse_args(argv)
 
 
@@ -258,6 +266,8 @@ def write_report(args) -> None:
                          f'{e["standalone_block_forward_ms"]:.2f}'
                          for e in results) + '.')
         lines.append('')
+    if args.note:
+        lines += ['## Notes', '', args.note, '']
     os.makedirs(osp.dirname(args.out) or '.', exist_ok=True)
     with open(args.out, 'w') as file:
         file.write('\n'.join(lines) + '\n')
