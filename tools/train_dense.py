@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import os.path as osp
+import tempfile
 import time
 
 import torch
@@ -32,12 +33,15 @@ from mmengine.hooks import Hook
 from mmengine.runner import Runner, load_checkpoint
 
 import clamp_mm  # noqa: F401  (torch compatibility patches, registries)
+from clamp_mm.datasets.composite_build import (build_composite_datasets,
+                                               point_config_at_composite)
 
 #: Shipped checkpoints must stay below this size (bytes).
 MAX_SHIPPED_BYTES = 5 * 1024 * 1024
-#: The first this many validation images form the fixed subset on which the
-#: checkpoint tests reproduce the recorded score (they regenerate only these).
-SUBSET_SIZE = 32
+#: The first this many validation scenes of the default composite build
+#: (seed 0) form the fixed subset on which the checkpoint tests reproduce the
+#: recorded score: the build regenerates only these.
+SUBSET = dict(seed=0, num_val=32)
 #: Where checkpoints too large to ship go.
 CACHE_DIR = osp.expanduser('~/.cache/clamp_mm/checkpoints')
 
@@ -116,21 +120,13 @@ def train(cfg) -> tuple:
     return model, record
 
 
-def score_checkpoint(cfg, path: str, num_images: int = None) -> dict:
+def score_checkpoint(cfg, path: str) -> dict:
     """Score ``path`` with the config's val dataloader and evaluator.
-
-    Args:
-        cfg (Config): The model's config.
-        path (str): Checkpoint to score.
-        num_images (int, optional): Score only the first ``num_images``
-            validation images. Defaults to None (all).
 
     Returns:
         dict: ``metrics`` and ``eval_cpu_seconds``.
     """
     cfg = cfg.copy()
-    if num_images is not None:
-        cfg.val_dataloader.dataset.indices = num_images
     cfg.load_from = path
     cfg.resume = False
     runner = Runner.from_cfg(cfg)
@@ -140,6 +136,15 @@ def score_checkpoint(cfg, path: str, num_images: int = None) -> dict:
         metrics={key: float(value)
                  for key, value in metrics.items()},
         eval_cpu_seconds=round(time.process_time() - start_cpu, 1))
+
+
+def score_on_subset(cfg, path: str) -> dict:
+    """Score ``path`` on a regenerated :data:`SUBSET` of the val scenes."""
+    with tempfile.TemporaryDirectory() as data_dir:
+        build_composite_datasets(data_dir, num_train=1, **SUBSET)
+        cfg = point_config_at_composite(cfg.copy(), data_dir)
+        cfg.work_dir = osp.join(data_dir, 'work')
+        return score_checkpoint(cfg, path)['metrics']
 
 
 def main():
@@ -175,15 +180,14 @@ def main():
         **record)
     path = export_weights(model, meta, name, args.export_dir)
     meta.update(score_checkpoint(cfg, path), checkpoint=path)
-    meta['subset_size'] = SUBSET_SIZE
-    meta['subset_metrics'] = score_checkpoint(cfg, path,
-                                              SUBSET_SIZE)['metrics']
+    meta['subset'] = SUBSET
+    meta['subset_metrics'] = score_on_subset(cfg, path)
     # Store the exported weights' own scores inside the file too.
     checkpoint = torch.load(path, map_location='cpu')
     checkpoint['meta'] = dict(
         checkpoint['meta'],
         metrics=meta['metrics'],
-        subset_size=SUBSET_SIZE,
+        subset=SUBSET,
         subset_metrics=meta['subset_metrics'])
     meta['weight_storage'] = checkpoint['meta']['weight_storage']
     torch.save(checkpoint, path)

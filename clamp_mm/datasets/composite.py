@@ -14,7 +14,7 @@ from scipy import ndimage
 from skimage.transform import resize
 
 from .composite_sources import (DEFAULT_FASHION_MNIST_ROOT, load_backgrounds,
-                                load_fashion_mnist)
+                                read_fashion_mnist)
 
 #: Index of each output split in the seed sequence; also picks the source
 #: Fashion-MNIST split so that validation objects are never seen in training.
@@ -122,8 +122,8 @@ class CompositeSceneGenerator:
             raise ValueError(f'split={split!r}, expected one of '
                              f'{sorted(SPLIT_SOURCE)}')
         if split not in self._objects:
-            self._objects[split] = load_fashion_mnist(
-                self.fashion_mnist_root, SPLIT_SOURCE[split])
+            self._objects[split] = read_fashion_mnist(
+                SPLIT_SOURCE[split], self.fashion_mnist_root)
         return self._objects[split]
 
     def scene_rng(self, split: str, index: int) -> np.random.Generator:

@@ -79,3 +79,31 @@ def build_composite_datasets(
         if 'ade20k' in roots:
             write_ade20k_split(scenes, jpegs, roots['ade20k'], split)
     return roots
+
+
+def point_config_at_composite(cfg, data_dir: str):
+    """Send a dense config's data and evaluator to another composite build.
+
+    Used to score a model on a regenerated subset: scenes depend only on
+    (seed, split, index), so the first N validation scenes of a small build
+    equal those of the full one.
+
+    Args:
+        cfg (mmengine.Config): A config under ``configs/dense/``; changed in
+            place.
+        data_dir (str): ``out_dir`` of :func:`build_composite_datasets`.
+
+    Returns:
+        mmengine.Config: ``cfg``.
+    """
+    is_coco = 'ann_file' in cfg.val_dataloader.dataset
+    root = osp.join(data_dir, FORMAT_DIRS['coco' if is_coco else 'ade20k'])
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        if cfg.get(loader) is not None:
+            cfg[loader].dataset.data_root = root
+    if is_coco:
+        ann_file = osp.join(root, 'annotations', 'instances_val.json')
+        for evaluator in ('val_evaluator', 'test_evaluator'):
+            if cfg.get(evaluator) is not None:
+                cfg[evaluator].ann_file = ann_file
+    return cfg

@@ -1,9 +1,9 @@
 """Shipped dense checkpoints: strict loading and their recorded scores.
 
 Each checkpoint under ``checkpoints/`` records (in ``meta``) its score on the
-first ``subset_size`` validation images of the default composite set. Those
-scenes depend only on (seed, split, index), so the test regenerates just them
-and must reproduce the score.
+first validation scenes of the default composite build (``meta['subset']``:
+seed and count). Scenes depend only on (seed, split, index), so the test
+regenerates just those and must reproduce the score.
 """
 import os.path as osp
 
@@ -12,7 +12,8 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner, load_checkpoint
 
-from clamp_mm.datasets.composite_build import build_composite_datasets
+from clamp_mm.datasets.composite_build import (build_composite_datasets,
+                                               point_config_at_composite)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 #: (config, checkpoint) of each shipped dense model.
@@ -26,20 +27,6 @@ DENSE_MODELS = [
 TOLERANCE = {'coco/bbox_mAP': 0.005, 'coco/segm_mAP': 0.005, 'mIoU': 0.1}
 
 
-def point_config_at(cfg, data_dir):
-    """Send the config's val data and evaluator to a regenerated set."""
-    if 'val_evaluator' in cfg and 'ann_file' in cfg.val_evaluator:
-        root = osp.join(data_dir, 'coco')
-        cfg.val_evaluator.ann_file = osp.join(root, 'annotations',
-                                              'instances_val.json')
-    else:
-        root = osp.join(data_dir, 'ade20k')
-    cfg.val_dataloader.dataset.data_root = root
-    cfg.train_dataloader.dataset.data_root = root
-    cfg.test_dataloader = cfg.val_dataloader
-    return cfg
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize('config_path,checkpoint_path', DENSE_MODELS)
 def test_checkpoint_reproduces_recorded_score(config_path, checkpoint_path,
@@ -51,11 +38,8 @@ def test_checkpoint_reproduces_recorded_score(config_path, checkpoint_path,
     meta = torch.load(checkpoint_path, map_location='cpu')['meta']
     cfg = Config.fromfile(osp.join(REPO, config_path))
     build_composite_datasets(
-        str(tmp_path / 'data'),
-        seed=cfg.randomness.seed,
-        num_train=1,
-        num_val=meta['subset_size'])
-    cfg = point_config_at(cfg, str(tmp_path / 'data'))
+        str(tmp_path / 'data'), num_train=1, **meta['subset'])
+    cfg = point_config_at_composite(cfg, str(tmp_path / 'data'))
     cfg.work_dir = str(tmp_path / 'work')
 
     runner = Runner.from_cfg(cfg)
