@@ -14,24 +14,25 @@
 #   (DeiTClsHead warns once that it "cannot train the distilled version"; the
 #   averaged score is what the cross-entropy sees);
 # - on the shared 2-core machine a second from-scratch ViT run did not fit in
-#   the time budget, so the DeiT starts from the trained ViT of
-#   vit_fmnist.py (``init_from_vit`` below: tools/train_classifier.py copies
-#   every ViT weight and widens the position embedding by one row for the
-#   distillation token; the distillation token and its head keep their fresh
-#   initialisation, so the two tokens differ) and is fine-tuned for one epoch.
+#   the time budget, so the DeiT starts from the trained ViT
+#   (checkpoints/fmnist_vit.pth; ``init_from_vit`` below:
+#   tools/train_classifier.py copies every ViT weight and widens the position
+#   embedding by one row for the distillation token; the distillation token
+#   and its head keep their fresh initialisation, so the two tokens differ)
+#   and is fine-tuned for one epoch.
 # Quantization only needs the trained float model, so neither matters for
 # what the project measures; the architecture is DeiT-T's.
 #
-# Train: python tools/train_classifier.py configs/fashion_mnist/deit_fmnist.py
-_base_ = [
-    './_base_/runtime.py',
-    './_base_/fashion_mnist_bs64.py',
-    './_base_/adamw_cosine.py',
-]
+# Train (after the ViT, vit_fmnist.py):
+#     python tools/train_classifier.py configs/fashion_mnist/deit_fmnist.py
+# The ViT's stage-2 recipe (data, runtime, warm-up + cosine) with another
+# model, one epoch and a lower learning rate.
+_base_ = ['./vit_fmnist.py']
 
 embed_dims = 64
 
 model = dict(
+    _delete_=True,
     type='ImageClassifier',
     backbone=dict(
         type='DistilledVisionTransformer',
@@ -58,9 +59,10 @@ model = dict(
     ],
 )
 
-# Read by tools/train_classifier.py: warm start from the trained ViT.
+# Read by tools/train_classifier.py: warm start from the trained ViT, whose
+# checkpoint does not fit this model as it is (see above).
+load_from = None
 init_from_vit = 'checkpoints/fmnist_vit.pth'
 
-# One epoch of fine-tuning at a quarter of the from-scratch learning rate.
 optim_wrapper = dict(optimizer=dict(lr=5e-4))
 train_cfg = dict(max_epochs=1, val_interval=1)

@@ -40,7 +40,11 @@ def build_classifier(family):
     init_default_scope('mmpretrain')
     cfg = Config.fromfile(
         osp.join(REPO, 'configs/fashion_mnist', f'{family}_fmnist.py'))
-    model = MODELS.build(cfg.model)
+    # As the Runner does: the config's top-level data_preprocessor (the
+    # Fashion-MNIST normalisation) belongs to the model.
+    model_cfg = cfg.model.copy()
+    model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
+    model = MODELS.build(model_cfg)
     checkpoint = torch.load(
         checkpoint_path(family), map_location='cpu', weights_only=True)
     result = model.load_state_dict(checkpoint['state_dict'], strict=False)
@@ -61,23 +65,41 @@ def test_checkpoint_is_small_and_slim(family):
     assert meta['seed'] == 0
 
 
-@needs_data
-@pytest.mark.parametrize('family', FAMILIES)
-def test_checkpoint_reproduces_its_accuracy(family):
+def top1_on_test_images(cfg, model, num_images):
+    """Top-1 (percent) of ``model`` on the first ``num_images`` test images."""
     from mmpretrain.registry import DATASETS
-    cfg, model, checkpoint, result = build_classifier(family)
-    assert result.missing_keys == [] and result.unexpected_keys == []
-
     dataset_cfg = cfg.test_dataloader.dataset.copy()
-    dataset_cfg['indices'] = SUBSET_SIZE
+    dataset_cfg['indices'] = num_images
     dataset = DATASETS.build(dataset_cfg)
     correct = 0
     with torch.no_grad():
-        for start in range(0, SUBSET_SIZE, 250):
-            batch = pseudo_collate(
-                [dataset[i] for i in range(start, start + 250)])
+        for start in range(0, num_images, 250):
+            batch = pseudo_collate([
+                dataset[i] for i in range(start, min(start + 250, num_images))
+            ])
             for sample in model.test_step(batch):
                 correct += int(sample.pred_label == sample.gt_label)
-    top1 = 100.0 * correct / SUBSET_SIZE
-    assert top1 >= MIN_TOP1
+    return 100.0 * correct / num_images
+
+
+@needs_data
+@pytest.mark.parametrize('family', FAMILIES)
+def test_checkpoint_reproduces_its_accuracy_on_a_subset(family):
+    cfg, model, checkpoint, result = build_classifier(family)
+    assert result.missing_keys == [] and result.unexpected_keys == []
+    top1 = top1_on_test_images(cfg, model, SUBSET_SIZE)
+    # The floor (>= 86 %) is asserted on the recorded 10k figure above and in
+    # the slow test below; a 1000-image subset only estimates it (the ViT,
+    # 86.04 % on the 10k images, scores 85.3 % on the first 1000).
     assert abs(top1 - checkpoint['meta']['test_top1']) <= SUBSET_TOLERANCE
+
+
+@pytest.mark.slow
+@needs_data
+@pytest.mark.parametrize('family', FAMILIES)
+def test_checkpoint_reproduces_its_accuracy_on_all_test_images(family):
+    cfg, model, checkpoint, _ = build_classifier(family)
+    top1 = top1_on_test_images(cfg, model, 10000)
+    assert top1 >= MIN_TOP1
+    # Same weights, same images, same CPU kernels: the recorded figure.
+    assert abs(top1 - checkpoint['meta']['test_top1']) <= 0.05
