@@ -177,6 +177,9 @@ def format_report(results, threads, iterations, psaq_iterations, repeats,
         'profiler allocations replayed), weights and inputs excluded',
         '- models randomly initialised (weights do not change the cost)',
         f'- wall time of the last run of the benchmark: {elapsed:.0f} s',
+        '- on a CPU shared with other jobs, step times vary by up to ~30 % '
+        'between runs (a ratio below 1 is such noise); the memory figures '
+        'repeat to the byte',
         '', 'Goal (method.md): CLAMP within 1.3x the time and 1.2x the '
         'memory of forward+backward.', ''
     ]
