@@ -170,9 +170,9 @@ def format_report(results, threads, iterations, psaq_iterations, repeats,
         f'(shared with other jobs), {platform.platform()}',
         f'- torch {torch.__version__}, {threads} thread(s), CPU',
         f'- {iterations} steps per measurement ({psaq_iterations} for PSAQ); '
-        'time: the fastest step after the first, and the fastest of '
-        f'{repeats} measurements for forward+backward and CLAMP; each '
-        'measurement in a fresh process',
+        'time: the fastest step after the first, over the measurements '
+        '(column runs; forward+backward and CLAMP are measured '
+        f'{repeats} times by default); each measurement in a fresh process',
         '- memory: peak of live tensor memory over one step (torch '
         'profiler allocations replayed), weights and inputs excluded',
         '- models randomly initialised (weights do not change the cost)',
@@ -189,8 +189,8 @@ def format_report(results, threads, iterations, psaq_iterations, repeats,
             f'## {case}: batch {batch_size}, '
             f'{resolution[0]}x{resolution[1]}', '',
             MODEL_DESCRIPTIONS[model_name] + '.', '',
-            '| method | s / step | x time | peak MiB | x memory |',
-            '|---|---|---|---|---|'
+            '| method | s / step | x time | peak MiB | x memory | runs |',
+            '|---|---|---|---|---|---|'
         ]
         rows = [r for r in results if r['case'] == case]
         base = next((r for r in rows if r['method'] == 'forward+backward'
@@ -198,7 +198,7 @@ def format_report(results, threads, iterations, psaq_iterations, repeats,
         for row in rows:
             if 'error' in row:
                 lines.append(f"| {row['method']} | failed: {row['error']} "
-                             '| | | |')
+                             '| | | | |')
                 continue
             time_ratio = memory_ratio = ''
             if base is not None:
@@ -209,7 +209,8 @@ def format_report(results, threads, iterations, psaq_iterations, repeats,
                     f"{row['peak_bytes'] / max(1, base['peak_bytes']):.2f}")
             lines.append(f"| {row['method']} | {row['seconds_per_step']:.3f} "
                          f'| {time_ratio} | '
-                         f"{row['peak_bytes'] / 2**20:.0f} | {memory_ratio} |")
+                         f"{row['peak_bytes'] / 2**20:.0f} | {memory_ratio} "
+                         f"| {row.get('runs', 1)} |")
         lines.append('')
     return '\n'.join(lines)
 
@@ -293,6 +294,7 @@ def merge_result(results, result):
                                            result['seconds_per_step'])
             kept['peak_bytes'] = max(kept['peak_bytes'],
                                      result['peak_bytes'])
+            kept['runs'] = kept.get('runs', 1) + 1
         return results
     return results + [result]
 
