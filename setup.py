@@ -17,6 +17,8 @@ install_requires = [
     'opencv-python<4.12',
     'matplotlib',
     'scikit-image',
+    # tools/plot_synth.py: kernel densities of patch similarity.
+    'scipy',
     # mmseg imports these without declaring them.
     'ftfy',
     'regex',
