@@ -186,7 +186,9 @@ def merge_payload(payload: dict, other: dict, origin: str) -> None:
     for field in ('origins', 'metrics', 'num_test'):
         for key, value in other_run[field].items():
             run[field].setdefault(key, value)
-    run['command'] += '\n' + other_run['command'] + f'  # merged: {origin}'
+    if other_run['command'] not in run['command']:
+        run['command'] += ('\n' + other_run['command'] +
+                           f'  # merged: {origin}')
 
 
 def main(argv=None) -> dict:
@@ -202,6 +204,9 @@ def main(argv=None) -> dict:
         for path in args.merge:
             with open(path) as file:
                 merge_payload(payload, json.load(file), path)
+        payload['run']['report_command'] = ' '.join(
+            shlex.quote(part) for part in ['python'] +
+            (sys.argv if argv is None else ['tools/benchmark.py'] + argv))
         write_outputs(args, payload)
         return payload
     from clamp_mm.benchmark.runner import run_model_seed

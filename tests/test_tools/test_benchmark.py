@@ -123,7 +123,7 @@ def test_report_lists_cells_not_run(tmp_path):
     text = open(path).read()
     assert '| FP | 80.00 ± 0.00 (n=2) |' in text
     assert '| real data (observers) | 70.00 |' in text
-    assert 'seeds [0] only' in text
+    assert 'seeds [0] only (of [0, 1]): W4/A4 real' in text
     assert 'W8/A8 clamp_full' in text  # outside the run: listed
     assert 'model `upernet`: not run at all' in text
     assert text.rstrip().endswith('NOTES')
