@@ -172,10 +172,6 @@ def main():
         load_average_1min=(round(load_before, 2), round(load_after, 2)),
         threads=args.threads,
         init_from_vit=init_from_vit or None,
-        init_from_vit_meta=(
-            {key: vit_checkpoint['meta'][key]
-             for key in ('test_top1', 'train_wall_s', 'train_cpu_s', 'epochs')}
-            if init_from_vit else None),
         command=' '.join(shlex.quote(a) for a in [sys.executable] + sys.argv),
         finished=time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime()),
         versions=dict(
