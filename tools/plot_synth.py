@@ -62,7 +62,8 @@ def load_model(name: str, config: str, checkpoint: str):
         from mmengine.runner import load_checkpoint
         from mmpretrain.registry import MODELS
         import clamp_mm  # noqa: F401  (compat patches)
-        model = MODELS.build(Config.fromfile(config).model)
+        from clamp_mm.engine.model_config import runner_model_config
+        model = MODELS.build(runner_model_config(Config.fromfile(config)))
         load_checkpoint(model, checkpoint, map_location='cpu')
         return model.eval(), f'{config} + {checkpoint}'
     from timm.models.vision_transformer import VisionTransformer

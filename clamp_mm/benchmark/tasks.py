@@ -113,19 +113,15 @@ def load_float_model(spec: ModelSpec, allow_random_init: bool = False
     from mmengine.runner import load_checkpoint
 
     import clamp_mm  # noqa: F401  (compat patches, registries)
+    from clamp_mm.engine.model_config import runner_model_config
     if not osp.isfile(spec.config):
         raise FileNotFoundError(f'config {spec.config} of model {spec.key!r} '
                                 'is missing')
     config = Config.fromfile(spec.config)
     init_default_scope(spec.scope)
     torch.manual_seed(0)  # the same random init when there is no checkpoint
-    model_cfg = config.model
-    # What the Runner does: a top-level data_preprocessor (the Fashion-MNIST
-    # mean and std) goes into the model; without it the model would
-    # normalise with its library's ImageNet default.
-    if config.get('data_preprocessor') is not None:
-        model_cfg.setdefault('data_preprocessor', config.data_preprocessor)
-    model = _scope_registry(spec.scope, 'MODELS').build(model_cfg)
+    model = _scope_registry(spec.scope, 'MODELS').build(
+        runner_model_config(config))
     checkpoint = spec.find_checkpoint()
     if checkpoint is None:
         if not allow_random_init:

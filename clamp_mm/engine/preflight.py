@@ -125,13 +125,10 @@ def check_model_and_checkpoint(cfg: Config,
         QuantizeInputError: Unknown model type, no adapter for the model,
             or a checkpoint of another architecture.
     """
+    from .model_config import runner_model_config
     from .target_module import resolve_target
     scope = cfg.get('default_scope', 'mmengine')
-    model_cfg = cfg.model.copy()
-    # As the Runner does: the top-level data_preprocessor is the model's.
-    if cfg.get('data_preprocessor', None) is not None:
-        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
-    model = _build_checked(MODELS, model_cfg, 'model', scope)
+    model = _build_checked(MODELS, runner_model_config(cfg), 'model', scope)
     try:
         resolve_target(model,
                        (cfg.get('test_cfg') or {}).get('quantized_module'))
