@@ -1,15 +1,15 @@
 """Adapter for timm SwinTransformer (v1)."""
 from functools import partial
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from torch import nn
 
 from clamp_mm.quant import QuantAttentionMixin, clone_as, replace_module
 from clamp_mm.registry import ADAPTERS
-from .base import ModelAdapter, TokenTap
+from .base import TokenTap
 from .grid import record_hw_shape, recorded_hw_shape, windows_to_grid
-from .timm_vit import timm_mean_std
+from .timm_vit import TimmClassifierAdapter
 
 try:
     from timm.models.swin_transformer import SwinTransformer, WindowAttention
@@ -71,7 +71,7 @@ else:
 
 
 @ADAPTERS.register_module()
-class TimmSwinAdapter(ModelAdapter):
+class TimmSwinAdapter(TimmClassifierAdapter):
     """timm ``SwinTransformer``.
 
     Blocks are ``layers.<stage>.blocks.<i>``; taps are their ``attn``
@@ -84,24 +84,6 @@ class TimmSwinAdapter(ModelAdapter):
     def matches(cls, model: nn.Module) -> bool:
         return SwinTransformer is not None and isinstance(
             model, SwinTransformer)
-
-    @property
-    def has_head(self) -> bool:
-        return self.model.num_classes > 0
-
-    @property
-    def input_size(self) -> Tuple[int, int]:
-        return tuple(self.model.patch_embed.img_size)
-
-    @property
-    def mean_std(self) -> Tuple[Sequence[float], Sequence[float]]:
-        return timm_mean_std(self.model)
-
-    def backbone(self) -> nn.Module:
-        return self.model
-
-    def forward_images(self, images: torch.Tensor) -> torch.Tensor:
-        return self.model(images)
 
     def blocks(self) -> List[Tuple[str, nn.Module]]:
         return [(f'layers.{stage}.blocks.{index}', block)

@@ -91,24 +91,11 @@ else:
     QuantTimmAttention = None
 
 
-@ADAPTERS.register_module()
-class TimmViTAdapter(ModelAdapter):
-    """timm ``VisionTransformer`` (ViT, DeiT; distilled DeiT included).
+class TimmClassifierAdapter(ModelAdapter):
+    """What timm's ViT and Swin classifiers share: a head, ``patch_embed``
+    with the input size, timm's normalisation, the whole model as backbone.
+    Not registered: the family adapters below subclass it."""
 
-    Blocks are ``blocks.<i>``, taps are their ``attn`` modules; class,
-    distillation and register tokens are dropped from token grids.
-    """
-    family = 'timm-vit'
-
-    @classmethod
-    def matches(cls, model: nn.Module) -> bool:
-        if TimmVisionTransformer is None or \
-                not isinstance(model, TimmVisionTransformer):
-            return False
-        return all(
-            isinstance(block.attn, TimmAttention) for block in model.blocks)
-
-    # ---- what the model is -------------------------------------------------
     @property
     def has_head(self) -> bool:
         return self.model.num_classes > 0
@@ -126,6 +113,24 @@ class TimmViTAdapter(ModelAdapter):
 
     def forward_images(self, images: torch.Tensor) -> torch.Tensor:
         return self.model(images)
+
+
+@ADAPTERS.register_module()
+class TimmViTAdapter(TimmClassifierAdapter):
+    """timm ``VisionTransformer`` (ViT, DeiT; distilled DeiT included).
+
+    Blocks are ``blocks.<i>``, taps are their ``attn`` modules; class,
+    distillation and register tokens are dropped from token grids.
+    """
+    family = 'timm-vit'
+
+    @classmethod
+    def matches(cls, model: nn.Module) -> bool:
+        if TimmVisionTransformer is None or \
+                not isinstance(model, TimmVisionTransformer):
+            return False
+        return all(
+            isinstance(block.attn, TimmAttention) for block in model.blocks)
 
     # ---- where the tokens and blocks are -------------------------------------
     def _to_grid(self, tokens: torch.Tensor) -> torch.Tensor:
