@@ -69,6 +69,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='calibration images per source (default 32)')
     parser.add_argument('--generator-iterations', type=int, default=None,
                         help='stage-1 budget (default: method.md, 500)')
+    parser.add_argument('--source-iterations', nargs='+', default=[],
+                        metavar='SOURCE=N',
+                        help='stage-1 budget of single sources, overriding '
+                        '--generator-iterations, e.g. psaq_v1=100 '
+                        'psaq_v2=100')
     parser.add_argument('--search-passes', type=int, default=None,
                         help='search passes P (default: method.md, 10)')
     parser.add_argument('--search-cycles', type=int, default=None,
@@ -117,8 +122,20 @@ def parse_args(argv=None) -> argparse.Namespace:
             parser.error(f'--checkpoint {item!r}: expected MODEL=PATH with '
                          f'MODEL one of {list(MODEL_SPECS)}')
         args.checkpoints[model] = path
+    budgets = {}
+    for item in args.source_iterations:
+        source, separator, budget = item.partition('=')
+        if not separator or not budget.isdigit():
+            parser.error(f'--source-iterations {item!r}: expected SOURCE=N '
+                         'with N a whole number, e.g. psaq_v1=100')
+        budgets[source] = int(budget)
+    args.source_iterations = budgets
     if args.seeds is None:
         args.seeds = [0] if args.quick else [0, 1, 2]
+    try:  # budgets checked before anything runs or is written
+        benchmark_config(args)
+    except ValueError as error:
+        parser.error(str(error))
     return args
 
 
@@ -138,7 +155,9 @@ def benchmark_config(args):
     if num_test is None and args.quick:
         num_test = QUICK_NUM_TEST
     return BenchmarkConfig(num_images=args.num_images,
-                           generator_iterations=iterations, search=search,
+                           generator_iterations=iterations,
+                           source_iterations=args.source_iterations,
+                           search=search,
                            num_test=num_test)
 
 

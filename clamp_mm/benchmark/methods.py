@@ -91,6 +91,11 @@ class BenchmarkConfig:
             round (2 rounds), PSAQ-ViT v2's total over its 4 rounds. None
             keeps each generator's method.md default (500). Defaults to
             None.
+        source_iterations (dict): Stage-1 budget of single sources, read
+            like ``generator_iterations`` and overriding it, e.g.
+            ``dict(psaq_v1=100)`` to give CLAMP its method.md budget while
+            the 60x costlier PSAQ-ViT v1 gets what the machine affords.
+            Defaults to ``{}``.
         search (dict): SearchConfig fields overriding the method.md defaults
             (e.g. ``dict(passes=2)``). Defaults to ``{}``.
         mixed_avg_weight_bits (float): Budget of the mixed-precision method.
@@ -102,6 +107,7 @@ class BenchmarkConfig:
     """
     num_images: int = 32
     generator_iterations: Optional[int] = None
+    source_iterations: Dict[str, int] = field(default_factory=dict)
     search: dict = field(default_factory=dict)
     mixed_avg_weight_bits: float = 4.5
     mixed_weight_bit_choices: Sequence[int] = (3, 4, 5, 6, 7, 8)
@@ -115,6 +121,16 @@ class BenchmarkConfig:
             raise ValueError(f'generator_iterations='
                              f'{self.generator_iterations}, expected >= 4 '
                              '(PSAQ-ViT v2 splits it over 4 rounds)')
+        self.source_iterations = dict(self.source_iterations)
+        optimised = sorted(set(GENERATOR_TYPES) - {'gaussian'})
+        for source, budget in self.source_iterations.items():
+            if source not in optimised:
+                raise ValueError(f'source_iterations: {source!r} is not an '
+                                 f'optimising source, expected one of '
+                                 f'{optimised}')
+            if not isinstance(budget, int) or budget < 4:
+                raise ValueError(f'source_iterations[{source!r}]={budget}, '
+                                 'expected an int >= 4')
         if self.num_test is not None and self.num_test < 1:
             raise ValueError(f'num_test={self.num_test}, expected >= 1')
         self.mixed_weight_bit_choices = tuple(self.mixed_weight_bit_choices)
@@ -123,7 +139,8 @@ class BenchmarkConfig:
         """Generator config of a synthetic source, at this budget."""
         cfg = dict(type=GENERATOR_TYPES[source], seed=seed,
                    batch_size=self.num_images, progress=False)
-        budget = self.generator_iterations
+        budget = self.source_iterations.get(source,
+                                            self.generator_iterations)
         if budget is None or source == 'gaussian':
             return cfg
         if source == 'clamp':

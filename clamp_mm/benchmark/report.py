@@ -241,6 +241,7 @@ def write_report(path: str, payload: dict, figures: Dict[str, List[str]],
                   '### Targets of issue 8', '',
                   '| target | verdict | figures |', '|---|---|---|']
         reduced = bool(run['config'].get('generator_iterations')
+                       or run['config'].get('source_iterations')
                        or run['config'].get('search'))
         for target, verdict, figures_text in check_targets(cells, model,
                                                            metric):

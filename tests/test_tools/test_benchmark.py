@@ -62,6 +62,23 @@ def test_generator_budget_scales_every_generator_alike():
         BenchmarkConfig(generator_iterations=2)
 
 
+def test_source_budget_overrides_the_shared_one_for_that_source_only():
+    config = BenchmarkConfig(source_iterations=dict(psaq_v1=40))
+    assert config.generator_cfg('psaq_v1', 0)['iterations'] == 40
+    # CLAMP keeps its method.md default, v2 too.
+    assert 'iterations' not in config.generator_cfg('clamp', 0)
+    assert 'iterations' not in config.generator_cfg('psaq_v2', 0)
+    config = BenchmarkConfig(generator_iterations=100,
+                             source_iterations=dict(clamp=500))
+    assert config.generator_cfg('clamp', 0)['iterations'] == 500
+    assert config.generator_cfg('clamp', 0)['warmup_iterations'] == 100
+    assert config.generator_cfg('psaq_v2', 0)['iterations'] == 25
+    with pytest.raises(ValueError, match="'gaussian'"):
+        BenchmarkConfig(source_iterations=dict(gaussian=100))
+    with pytest.raises(ValueError, match=r"source_iterations\['clamp'\]=2"):
+        BenchmarkConfig(source_iterations=dict(clamp=2))
+
+
 def test_stage_meter_sees_time_and_memory():
     meter = StageMeter(interval=0.005)
     with meter.stage('allocate'):
@@ -195,3 +212,21 @@ def test_merge_keeps_first_cell_and_adds_new_ones():
     assert payload['run']['settings'] == ['W8/A8', 'W4/A4']
     assert payload['run']['methods'] == ['fp', 'real']
     assert 'second' in payload['run']['command']
+
+
+@pytest.mark.parametrize('option, shown', [
+    (['--source-iterations', 'psaq_v1'], "'psaq_v1'"),
+    (['--source-iterations', 'gaussian=100'], "'gaussian'"),
+    (['--generator-iterations', '2'], 'generator_iterations=2'),
+])
+def test_bad_budget_is_one_line_error_before_anything_is_written(
+        tmp_path, capsys, option, shown):
+    tool = load_tool()
+    out = tmp_path / 'benchmarks.md'
+    with pytest.raises(SystemExit) as exit_info:
+        tool.main(['--models', 'vit', '--out', str(out), '--work-dir',
+                   str(tmp_path / 'work'), *option])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert shown in error
+    assert list(tmp_path.iterdir()) == []
