@@ -74,6 +74,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='stage-1 budget of single sources, overriding '
                         '--generator-iterations, e.g. psaq_v1=100 '
                         'psaq_v2=100')
+    parser.add_argument('--grey-generation', action='store_true',
+                        help='CLAMP and PSAQ-ViT generators optimise grey '
+                        'images for the Fashion-MNIST classifiers (trained '
+                        'on grey images as 3 identical channels)')
     parser.add_argument('--search-passes', type=int, default=None,
                         help='search passes P (default: method.md, 10)')
     parser.add_argument('--search-cycles', type=int, default=None,
@@ -158,7 +162,8 @@ def benchmark_config(args):
                            generator_iterations=iterations,
                            source_iterations=args.source_iterations,
                            search=search,
-                           num_test=num_test)
+                           num_test=num_test,
+                           grey_generation=args.grey_generation)
 
 
 def write_outputs(args, payload) -> None:

@@ -104,6 +104,10 @@ class BenchmarkConfig:
             mixed-precision search may pick. Defaults to (3, 4, 5, 6, 7, 8).
         num_test (int, optional): Test images scored (the first ones of the
             split); None for all. Defaults to None.
+        grey_generation (bool): Optimising generators (CLAMP, PSAQ-ViT v1
+            and v2) optimise grey images for models trained on grey inputs
+            (``ModelSpec.grey_inputs``); Gaussian noise stays N(0, 1) on
+            every channel. Defaults to False.
     """
     num_images: int = 32
     generator_iterations: Optional[int] = None
@@ -112,6 +116,7 @@ class BenchmarkConfig:
     mixed_avg_weight_bits: float = 4.5
     mixed_weight_bit_choices: Sequence[int] = (3, 4, 5, 6, 7, 8)
     num_test: Optional[int] = None
+    grey_generation: bool = False
 
     def __post_init__(self) -> None:
         if self.num_images < 1:
@@ -135,10 +140,20 @@ class BenchmarkConfig:
             raise ValueError(f'num_test={self.num_test}, expected >= 1')
         self.mixed_weight_bit_choices = tuple(self.mixed_weight_bit_choices)
 
-    def generator_cfg(self, source: str, seed: int) -> dict:
-        """Generator config of a synthetic source, at this budget."""
+    def generator_cfg(self, source: str, seed: int,
+                      grey_inputs: bool = False) -> dict:
+        """Generator config of a synthetic source, at this budget.
+
+        Args:
+            source (str): A key of :data:`GENERATOR_TYPES`.
+            seed (int): Generator seed.
+            grey_inputs (bool): The model saw grey images (see
+                ``grey_generation``). Defaults to False.
+        """
         cfg = dict(type=GENERATOR_TYPES[source], seed=seed,
                    batch_size=self.num_images, progress=False)
+        if self.grey_generation and grey_inputs and source != 'gaussian':
+            cfg.update(grayscale=True)
         budget = self.source_iterations.get(source,
                                             self.generator_iterations)
         if budget is None or source == 'gaussian':

@@ -124,7 +124,8 @@ class ImageSources:
                     self.adapter, config.num_images, self.seed)
             else:
                 generator = _build_generator(
-                    config.generator_cfg(source, self.seed))
+                    config.generator_cfg(source, self.seed,
+                                         self.spec.grey_inputs))
                 quantized = None
                 if source == 'psaq_v2':
                     quantized = self._v2_quantized_model(setting)

@@ -41,6 +41,8 @@ class ModelSpec:
         resolution (tuple[int, int], optional): (H, W) of the calibration
             images; None for the classifier's own input size.
             Defaults to None.
+        grey_inputs (bool): The model was trained on grey images served as
+            3 identical channels (Fashion-MNIST). Defaults to False.
     """
     key: str
     config: str
@@ -49,6 +51,7 @@ class ModelSpec:
     scope: str
     metrics: Tuple[str, ...]
     resolution: Optional[Tuple[int, int]] = None
+    grey_inputs: bool = False
 
     @property
     def is_dense(self) -> bool:
@@ -70,7 +73,7 @@ class ModelSpec:
 def _classifier(key: str) -> ModelSpec:
     return ModelSpec(key, f'configs/fashion_mnist/{key}_fmnist.py',
                      f'checkpoints/fmnist_{key}.pth', 'classification',
-                     'mmpretrain', ('top1', 'agreement'))
+                     'mmpretrain', ('top1', 'agreement'), grey_inputs=True)
 
 
 #: Every model the benchmark knows, by command-line key.

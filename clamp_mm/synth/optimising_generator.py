@@ -67,6 +67,63 @@ class LossInputs:
     has_head: bool
 
 
+class ColourSpace:
+    """What an optimising generator optimises, and how it maps to images.
+
+    In colour mode the variables are the normalised images themselves.
+    In grey mode they are one channel ``u`` in units of the channel-mean
+    normalisation, ``u = (v - mean(m)) / mean(s)`` for a grey level ``v`` on
+    the 0..255 scale, and channel ``c`` of the image is
+    ``(v - m_c) / s_c``: every image is a grey image of the model's input
+    space, whatever its per-channel mean and std.
+
+    Args:
+        adapter (ModelAdapter): Supplies the normalisation.
+        grayscale (bool): Grey mode.
+        device (torch.device): Where the images live.
+    """
+
+    def __init__(self, adapter: ModelAdapter, grayscale: bool,
+                 device: torch.device) -> None:
+        self.grayscale = grayscale
+        low, high = pixel_range(adapter)
+        mean, std = (torch.tensor(values, dtype=torch.float32).view(1, -1, 1, 1)
+                     for values in adapter.mean_std)
+        if grayscale:
+            # image_c = u * scale_c + shift_c
+            self.scale = (std.mean() / std).to(device)
+            self.shift = ((mean.mean() - mean) / std).to(device)
+            low = (0 - mean.mean()) / std.mean()
+            high = (255 - mean.mean()) / std.mean()
+        self.low, self.high = torch.as_tensor(low).to(device), \
+            torch.as_tensor(high).to(device)
+
+    @property
+    def num_variables(self) -> int:
+        """Channels of the optimised tensor: 1 in grey mode, else 3."""
+        return 1 if self.grayscale else 3
+
+    def images(self, variables: torch.Tensor) -> torch.Tensor:
+        """Normalised images (N, 3, H, W) of ``variables`` (differentiable)."""
+        if not self.grayscale:
+            return variables
+        return variables * self.scale + self.shift
+
+    def variables(self, images: torch.Tensor) -> torch.Tensor:
+        """A fresh tensor of variables for ``images`` (the grey mode keeps
+        the channel mean: exact for grey images)."""
+        if not self.grayscale:
+            return images.detach().clone()
+        return ((images.detach() - self.shift) / self.scale).mean(
+            1, keepdim=True)
+
+    def clamp_(self, variables: torch.Tensor) -> None:
+        """Keep ``variables`` within the images of [0, 255], in place."""
+        with torch.no_grad():
+            variables.copy_(torch.maximum(torch.minimum(variables, self.high),
+                                          self.low))
+
+
 @dataclass
 class OptimisingGenerator(BaseGenerator):
     """Base of the generators that optimise pixels by gradient descent.
@@ -91,6 +148,11 @@ class OptimisingGenerator(BaseGenerator):
         flip (bool): Random horizontal flips. Defaults to True.
         clamp_pixels (bool): Keep pixels within the normalised image of
             [0, 255] after each step. Defaults to True.
+        grayscale (bool): Optimise one grey level per pixel shared by the
+            three channels, for models trained on grey images served as 3
+            identical channels (the Fashion-MNIST classifiers): the images
+            then stay in the colour space the model was trained on instead
+            of using colour combinations it never saw. Defaults to False.
         log_interval (int): Steps between MMLogger lines. Defaults to 50.
     """
 
@@ -105,6 +167,7 @@ class OptimisingGenerator(BaseGenerator):
     jitter: int = 15
     flip: bool = True
     clamp_pixels: bool = True
+    grayscale: bool = False
     log_interval: int = 50
 
     #: Whether the loss needs the FP token grids (hooks are then installed).
@@ -161,8 +224,11 @@ class OptimisingGenerator(BaseGenerator):
         height, width = resolution_hw = resolve_resolution(adapter, resolution)
         random = torch.Generator().manual_seed(self.seed)
         device = model_device(adapter)
+        colour = ColourSpace(adapter, self.grayscale, device)
         batches = [
-            torch.randn(size, 3, height, width, generator=random).to(device)
+            colour.images(
+                torch.randn(size, colour.num_variables, height, width,
+                            generator=random).to(device))
             for size in split_into_batches(num_images, self.batch_size)
         ]
         targets = self._draw_targets(adapter, batches, resolution_hw, random)
@@ -264,11 +330,11 @@ class OptimisingGenerator(BaseGenerator):
                         quantized_adapter, iterations, warmup, round_index,
                         random, bar) -> torch.Tensor:
         logger = MMLogger.get_current_instance()
-        pixels = batches[batch_index].clone().requires_grad_(True)
+        colour = ColourSpace(adapter, self.grayscale, batches[0].device)
+        variables = colour.variables(batches[batch_index]).requires_grad_(True)
         peak_lr = self.peak_lr(adapter)
-        optimizer = torch.optim.Adam([pixels], lr=peak_lr, betas=self.betas)
-        low, high = (bound.to(pixels.device)
-                     for bound in pixel_range(adapter))
+        optimizer = torch.optim.Adam([variables], lr=peak_lr,
+                                     betas=self.betas)
         jitter = self.jitter_of_round(round_index)
         run_quantized = (quantized_adapter is not None
                          and self.uses_quantized_model(quantized_adapter))
@@ -279,6 +345,7 @@ class OptimisingGenerator(BaseGenerator):
             lr = peak_lr * self._lr_factor(step, iterations, warmup)
             for group in optimizer.param_groups:
                 group['lr'] = lr
+            pixels = colour.images(variables)
             view = random_roll(pixels, jitter, random)
             if self.flip:
                 view = random_horizontal_flip(view, generator=random)
@@ -313,15 +380,13 @@ class OptimisingGenerator(BaseGenerator):
             # A finite loss can still have an infinite gradient; checked
             # before the step, so the pixels stay the last good ones without
             # keeping a copy of them.
-            if not bool(torch.isfinite(pixels.grad).all()):
+            if not bool(torch.isfinite(variables.grad).all()):
                 values['gradient'] = math.nan
                 self._stop(batches, batch_index, pixels, step, round_index,
                            values)
             optimizer.step()
             if self.clamp_pixels:
-                with torch.no_grad():
-                    pixels.copy_(torch.maximum(torch.minimum(pixels, high),
-                                               low))
+                colour.clamp_(variables)
             self.loss_log.append(
                 dict(batch=batch_index, round=round_index, iteration=step,
                      lr=lr, seconds=time.perf_counter() - started, **values))
@@ -335,7 +400,7 @@ class OptimisingGenerator(BaseGenerator):
                         for name, value in values.items()))
             if bar is not None:
                 bar.update()
-        return pixels.detach()
+        return colour.images(variables).detach()
 
     def _stop(self, batches, batch_index, pixels, step, round_index,
               values) -> None:

@@ -264,3 +264,32 @@ def test_psaq_v2_refresh_leaves_the_quantized_model_alone(tiny_vit):
     after = dict(iter_quantizers(quantized))
     assert all(torch.equal(after[name].scale, scale)
                for name, scale in before.items())
+
+
+def _pixels_0_255(images, adapter):
+    mean, std = (torch.tensor(values).view(1, -1, 1, 1)
+                 for values in adapter.mean_std)
+    return images * std + mean
+
+
+@pytest.mark.parametrize('config', GENERATOR_CONFIGS[1:],
+                         ids=[c['type'] for c in GENERATOR_CONFIGS[1:]])
+def test_grayscale_generation_keeps_the_three_channels_equal(
+        config, vit_adapter):
+    mean, std = vit_adapter.mean_std
+    # The map must hold for per-channel normalisations too.
+    assert len(set(mean)) == 3 and len(set(std)) == 3
+    generator = GENERATORS.build(dict(config, grayscale=True, lr=5.0))
+    images = generator.generate(vit_adapter, 4)
+    pixels = _pixels_0_255(images, vit_adapter)
+    assert torch.allclose(pixels[:, :1].expand_as(pixels), pixels, atol=1e-3)
+    # lr 5 pushes many pixels against the bounds: clamped to 0..255.
+    assert pixels.min() >= -1e-3 and pixels.max() <= 255 + 1e-3
+    assert (pixels < 1).any() or (pixels > 254).any()
+    refreshed = generator.refresh(images, vit_adapter, iterations=2)
+    assert not torch.equal(refreshed, images)
+    pixels = _pixels_0_255(refreshed, vit_adapter)
+    assert torch.allclose(pixels[:, :1].expand_as(pixels), pixels, atol=1e-3)
+    colour = _pixels_0_255(
+        GENERATORS.build(config).generate(vit_adapter, 4), vit_adapter)
+    assert (colour[:, 0] - colour[:, 1]).abs().max() > 1

@@ -230,3 +230,16 @@ def test_bad_budget_is_one_line_error_before_anything_is_written(
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert shown in error
     assert list(tmp_path.iterdir()) == []
+
+
+def test_grey_generation_only_for_grey_models_and_optimising_sources():
+    from clamp_mm.benchmark import MODEL_SPECS
+    assert MODEL_SPECS['vit'].grey_inputs
+    assert not MODEL_SPECS['mask_rcnn'].grey_inputs
+    config = BenchmarkConfig(grey_generation=True)
+    assert config.generator_cfg('clamp', 0, grey_inputs=True)['grayscale']
+    assert config.generator_cfg('psaq_v1', 0, grey_inputs=True)['grayscale']
+    assert 'grayscale' not in config.generator_cfg('gaussian', 0, True)
+    assert 'grayscale' not in config.generator_cfg('clamp', 0, False)
+    assert 'grayscale' not in BenchmarkConfig().generator_cfg('clamp', 0,
+                                                               True)
