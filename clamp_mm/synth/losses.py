@@ -29,6 +29,12 @@ from .patch_contrastive import (multi_layer_contrastive_loss,  # noqa: F401
 _NORM_EPS = 1e-8
 
 
+#: Kernel values of samples farther than this many bandwidths from a density
+#: point are below exp(-24.5) ~ 2e-11 of the peak, under float32 resolution,
+#: so they are not computed.
+KERNEL_REACH = 7
+
+
 def _similarity_entropy(grid: torch.Tensor, bandwidth: float,
                         num_density_points: int,
                         max_tokens: Optional[int]) -> torch.Tensor:
@@ -43,15 +49,43 @@ def _similarity_entropy(grid: torch.Tensor, bandwidth: float,
     rows, cols = torch.triu_indices(
         num_tokens, num_tokens, offset=1, device=grid.device)
     samples = similarity[:, rows, cols]  # (B, pairs)
-    points = torch.linspace(-1, 1, num_density_points, device=grid.device,
-                            dtype=grid.dtype)
-    scaled = (points[None, :, None] - samples[:, None, :]) / bandwidth
-    density = torch.exp(-0.5 * scaled.square()).mean(-1) / (
-        bandwidth * math.sqrt(2 * math.pi))
+    density = _kernel_density(samples, bandwidth, num_density_points)
     # Differential entropy -integral p log p, as a Riemann sum on the points.
     step = 2.0 / (num_density_points - 1)
     entropy = -(density * torch.log(density + 1e-12)).sum(-1) * step
     return entropy.mean()
+
+
+def _kernel_density(samples: torch.Tensor, bandwidth: float,
+                    num_density_points: int) -> torch.Tensor:
+    """Gaussian kernel density of each row of ``samples`` (values in
+    [-1, 1]) on ``num_density_points`` evenly spaced points of [-1, 1].
+
+    Each sample only adds to the points within :data:`KERNEL_REACH`
+    bandwidths of it (15 of the default 201): the same density to float32
+    precision at a fraction of the all-points cost.
+
+    Returns:
+        Tensor: (B, num_density_points).
+    """
+    step = 2.0 / (num_density_points - 1)
+    reach = math.ceil(KERNEL_REACH * bandwidth / step)
+    norm = samples.shape[-1] * bandwidth * math.sqrt(2 * math.pi)
+    if 2 * reach + 1 >= num_density_points:  # every point is near
+        points = torch.linspace(-1, 1, num_density_points,
+                                device=samples.device, dtype=samples.dtype)
+        scaled = (points[None, :, None] - samples[:, None, :]) / bandwidth
+        return torch.exp(-0.5 * scaled.square()).sum(-1) / norm
+    nearest = torch.round((samples.detach() + 1) / step).long()
+    offsets = torch.arange(-reach, reach + 1, device=samples.device)
+    index = nearest[..., None] + offsets  # (B, pairs, 2 * reach + 1)
+    inside = (index >= 0) & (index < num_density_points)
+    index = index.clamp(0, num_density_points - 1)
+    scaled = (index.to(samples.dtype) * step - 1 - samples[..., None]) / \
+        bandwidth
+    kernel = torch.exp(-0.5 * scaled.square()) * inside
+    density = samples.new_zeros(samples.shape[0], num_density_points)
+    return density.scatter_add(1, index.flatten(1), kernel.flatten(1)) / norm
 
 
 def patch_similarity_entropy(grid: torch.Tensor,

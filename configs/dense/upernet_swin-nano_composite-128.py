@@ -1,8 +1,13 @@
 # Small UperNet with mmseg's SwinTransformer on the ADE20K-layout composite
 # set (real Fashion-MNIST objects, synthetic layout; 128x128 images;
 # background + 10 classes). Inherits mmseg's own Swin-T UperNet ADE20K recipe
-# and shrinks widths, depths, heads and resolution so that it trains from
-# scratch on one CPU thread.
+# and shrinks widths, depths, heads and resolution so that it trains on one
+# CPU thread.
+#
+# As in the recipe, the backbone starts from pretrained weights: those of the
+# shipped small Mask R-CNN (same Swin arch, trained on the training scenes of
+# the same composite build; validation scenes are never trained on). From
+# scratch, 600 iterations learnt background only (mIoU 7.8).
 # Build the data first: python tools/make_composite_datasets.py
 _base_ = 'mmseg::swin/swin-tiny-patch4-window7-in1k-pre_upernet_8xb2-160k_ade20k-512x512.py'  # noqa
 
@@ -11,6 +16,7 @@ crop_size = (image_size, image_size)
 embed_dims = 48
 head_channels = 64
 num_classes = 11  # background + 10 Fashion-MNIST classes
+pretrained = 'checkpoints/mask-rcnn_swin-nano_fpn_composite-128.pth'
 
 model = dict(
     data_preprocessor=dict(size=crop_size),
@@ -25,7 +31,7 @@ model = dict(
         out_indices=(0, 1, 2),
         drop_path_rate=0.1,
         pretrain_img_size=image_size,
-        init_cfg=None),
+        init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
     decode_head=dict(
         in_channels=[embed_dims, embed_dims * 2, embed_dims * 4],
         in_index=[0, 1, 2],

@@ -198,3 +198,35 @@ def test_total_variation_gradient_equals_autograd_reference():
     fast_grad, = torch.autograd.grad(total_variation(images) * 3, images)
     reference_grad, = torch.autograd.grad(reference * 3, images)
     torch.testing.assert_close(fast_grad, reference_grad)
+
+
+def _all_points_entropy(grid, bandwidth, num_points):
+    """PSAQ-ViT v1's entropy with the kernel evaluated at every point."""
+    tokens = torch.nn.functional.normalize(grid.flatten(1, 2), dim=-1)
+    similarity = tokens @ tokens.transpose(1, 2)
+    rows, cols = torch.triu_indices(tokens.shape[1], tokens.shape[1], 1)
+    samples = similarity[:, rows, cols]
+    points = torch.linspace(-1, 1, num_points, dtype=grid.dtype)
+    scaled = (points[None, :, None] - samples[:, None, :]) / bandwidth
+    density = torch.exp(-0.5 * scaled.square()).mean(-1) / (
+        bandwidth * math.sqrt(2 * math.pi))
+    step = 2.0 / (num_points - 1)
+    return (-(density * torch.log(density + 1e-12)).sum(-1) * step).mean()
+
+
+@pytest.mark.parametrize('bandwidth, num_points', [(0.01, 201), (0.1, 21),
+                                                   (0.02, 101), (0.5, 41)])
+def test_similarity_entropy_equals_the_all_points_density(bandwidth,
+                                                          num_points):
+    generator = torch.Generator().manual_seed(0)
+    grid = torch.randn(3, 5, 6, 8, generator=generator, dtype=torch.float64)
+    grid[0, 0, 1] = grid[0, 0, 0]  # a similarity of exactly 1
+    grid[1, 0, 1] = -grid[1, 0, 0]  # and one of exactly -1
+    grid.requires_grad_(True)
+    expected = _all_points_entropy(grid, bandwidth, num_points)
+    entropy = patch_similarity_entropy(grid, bandwidth, num_points,
+                                       max_tokens=None)
+    assert torch.allclose(entropy, expected, rtol=1e-9, atol=1e-12)
+    expected_grad, = torch.autograd.grad(expected, grid)
+    grad, = torch.autograd.grad(entropy, grid)
+    assert torch.allclose(grad, expected_grad, rtol=1e-7, atol=1e-10)
