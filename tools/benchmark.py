@@ -25,6 +25,7 @@ Examples::
     python tools/benchmark.py --report-only
 """
 import argparse
+import ast
 import dataclasses
 import json
 import os
@@ -84,6 +85,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='cycles per block visit C (default 6)')
     parser.add_argument('--search-population', type=int, default=None,
                         help='population K (default 15)')
+    parser.add_argument('--search-option', nargs='+', default=[],
+                        metavar='FIELD=VALUE',
+                        help='any other SearchConfig field, e.g. '
+                        'mutation_range_low_bits=0.05 (value read as a '
+                        'Python literal)')
     parser.add_argument('--num-test', type=int, default=None,
                         help='score on the first N test images (default: '
                         'all; 500 with --quick)')
@@ -126,6 +132,17 @@ def parse_args(argv=None) -> argparse.Namespace:
             parser.error(f'--checkpoint {item!r}: expected MODEL=PATH with '
                          f'MODEL one of {list(MODEL_SPECS)}')
         args.checkpoints[model] = path
+    args.search_options = {}
+    for item in args.search_option:
+        name, separator, value = item.partition('=')
+        try:
+            args.search_options[name] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            separator = ''
+        if not separator or not name:
+            parser.error(f'--search-option {item!r}: expected FIELD=VALUE '
+                         'with VALUE a Python literal, e.g. '
+                         'mutation_range_low_bits=0.05')
     budgets = {}
     for item in args.source_iterations:
         source, separator, budget = item.partition('=')
@@ -136,9 +153,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     args.source_iterations = budgets
     if args.seeds is None:
         args.seeds = [0] if args.quick else [0, 1, 2]
-    try:  # budgets checked before anything runs or is written
-        benchmark_config(args)
-    except ValueError as error:
+    try:  # budgets and search fields checked before anything runs
+        from clamp_mm.search import SearchConfig
+        SearchConfig(**benchmark_config(args).search)
+    except (ValueError, TypeError) as error:
         parser.error(str(error))
     return args
 
@@ -152,6 +170,7 @@ def benchmark_config(args):
                          ('search_population', 'population_size')):
         if getattr(args, option) is not None:
             search[name] = getattr(args, option)
+    search.update(args.search_options)
     iterations = args.generator_iterations
     if iterations is None and args.quick:
         iterations = QUICK_GENERATOR_ITERATIONS

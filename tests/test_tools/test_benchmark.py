@@ -218,6 +218,10 @@ def test_merge_keeps_first_cell_and_adds_new_ones():
     (['--source-iterations', 'psaq_v1'], "'psaq_v1'"),
     (['--source-iterations', 'gaussian=100'], "'gaussian'"),
     (['--generator-iterations', '2'], 'generator_iterations=2'),
+    (['--search-option', 'bogus=1'], "'bogus'"),
+    (['--search-option', 'mutation_range_low_bits=-1'],
+     'mutation_range_low_bits must be > 0'),
+    (['--search-option', 'passes'], "'passes'"),
 ])
 def test_bad_budget_is_one_line_error_before_anything_is_written(
         tmp_path, capsys, option, shown):
