@@ -89,11 +89,14 @@ val_dataloader = dict(
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
-max_iters = 1000
+max_iters = 2500
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
-# The heads start from scratch, so a larger step than the fine-tuning
-# recipe's 6e-5; warm-up then poly decay as in the recipe.
-optim_wrapper = dict(optimizer=dict(lr=2e-4))
+# The heads start from scratch: a larger step than the fine-tuning recipe's
+# 6e-5, while the pretrained backbone moves at a quarter of it. 1000
+# iterations at 2e-4 for everything reached mIoU 10.8 only.
+optim_wrapper = dict(
+    optimizer=dict(lr=6e-4),
+    paramwise_cfg=dict(custom_keys=dict(backbone=dict(lr_mult=0.25))))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-2, by_epoch=False, begin=0,
          end=100),
