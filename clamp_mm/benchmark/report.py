@@ -11,7 +11,7 @@ from typing import Dict, List, Optional, Sequence
 import torch
 
 from .methods import DEFAULT_SETTINGS, METHOD_SPECS
-from .summary import STAGES, check_targets, summarise
+from .summary import STAGES, check_targets, metric_digits, summarise
 from .tasks import MODEL_SPECS
 
 #: Packages whose versions are recorded with the figures.
@@ -83,8 +83,9 @@ def _headline_table(cells, model, metric, methods, settings) -> List[str]:
         row = []
         for setting in settings:
             cell = cells.get((model, method, setting))
-            row.append(_mean_std(*cell.metric(metric)) if cell else
-                       'not run')
+            row.append(_mean_std(*cell.metric(metric),
+                                 digits=metric_digits(metric)) if cell
+                       else 'not run')
         lines.append(f'| {METHOD_SPECS[method].label} | ' + ' | '.join(row)
                      + ' |')
     return lines

@@ -247,3 +247,23 @@ def test_grey_generation_only_for_grey_models_and_optimising_sources():
     assert 'grayscale' not in config.generator_cfg('clamp', 0, False)
     assert 'grayscale' not in BenchmarkConfig().generator_cfg('clamp', 0,
                                                                True)
+
+
+def test_coco_map_margins_are_points_not_fractions():
+    """CocoMetric reports mAP as a fraction: 0.3 point is 0.003."""
+
+    def coco(method, setting, value):
+        cell = record(method, setting, 0.0)
+        cell.update(model='mask_rcnn', metrics={'coco/bbox_mAP': value})
+        return cell
+
+    records = [coco('fp', 'W8/A8', 0.342), coco('gaussian', 'W8/A8', 0.338)]
+    checks = dict((target, (verdict, figures)) for target, verdict, figures
+                  in check_targets(summarise(records), 'mask_rcnn',
+                                   'coco/bbox_mAP'))
+    verdict, figures = checks['W8/A8: every data-free method within 0.3 of FP']
+    assert verdict == 'missed'  # 0.4 point below FP
+    assert 'gaussian -0.004' in figures
+    records[1] = coco('gaussian', 'W8/A8', 0.340)
+    checks = check_targets(summarise(records), 'mask_rcnn', 'coco/bbox_mAP')
+    assert checks[1][1] == 'met'
