@@ -10,7 +10,7 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 
 from .methods import METHOD_SPECS  # noqa: E402
-from .summary import STAGES  # noqa: E402
+from .summary import STAGES, points_per_unit  # noqa: E402
 
 
 def _save(fig, path: str) -> str:
@@ -43,8 +43,10 @@ def plot_accuracy(cells, model: str, metric: str, methods: Sequence[str],
     finite = [cell.metric(metric)[0] for key, cell in cells.items()
               if key[0] == model and cell.metric(metric)[0] is not None]
     if finite:
-        low = max(0.0, min(finite) - 5)
-        axis.set_ylim(low, max(finite) + 2)
+        # Margins of 5 and 2 points, in the metric's own unit.
+        point = 1.0 / points_per_unit(metric)
+        low = max(0.0, min(finite) - 5 * point)
+        axis.set_ylim(low, max(finite) + 2 * point)
     axis.set_title(f'{model}: {metric} per method and setting '
                    '(mean, error bar = std over seeds)', fontsize=9)
     axis.legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.01, 1.0))
