@@ -18,7 +18,7 @@ from mmengine.utils import ProgressBar
 from clamp_mm.models.base import ModelAdapter
 from .augment import random_horizontal_flip, random_roll
 from .base_generator import (BaseGenerator, ModelLike, Resolution, as_adapter,
-                             frozen, model_device, model_family, pixel_range,
+                             frozen, model_device, model_family,
                              resolve_resolution, split_into_batches)
 from .losses import total_variation
 from .taps import TokenGridCollector
@@ -86,17 +86,15 @@ class ColourSpace:
     def __init__(self, adapter: ModelAdapter, grayscale: bool,
                  device: torch.device) -> None:
         self.grayscale = grayscale
-        low, high = pixel_range(adapter)
-        mean, std = (torch.tensor(values, dtype=torch.float32).view(1, -1, 1, 1)
-                     for values in adapter.mean_std)
+        mean, std = (torch.tensor(values, dtype=torch.float32).view(
+            1, -1, 1, 1) for values in adapter.mean_std)
         if grayscale:
-            # image_c = u * scale_c + shift_c
+            # image_c = u * scale_c + shift_c; u normalised by the means.
             self.scale = (std.mean() / std).to(device)
             self.shift = ((mean.mean() - mean) / std).to(device)
-            low = (0 - mean.mean()) / std.mean()
-            high = (255 - mean.mean()) / std.mean()
-        self.low, self.high = torch.as_tensor(low).to(device), \
-            torch.as_tensor(high).to(device)
+            mean, std = mean.mean(), std.mean()
+        self.low = ((0 - mean) / std).to(device)
+        self.high = ((255 - mean) / std).to(device)
 
     @property
     def num_variables(self) -> int:
