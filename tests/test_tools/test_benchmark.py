@@ -1,6 +1,7 @@
 """tools/benchmark.py and clamp_mm.benchmark."""
 import importlib.util
 import json
+import mmap
 import os.path as osp
 import time
 
@@ -82,9 +83,12 @@ def test_source_budget_overrides_the_shared_one_for_that_source_only():
 def test_stage_meter_sees_time_and_memory():
     meter = StageMeter(interval=0.005)
     with meter.stage('allocate'):
-        block = torch.ones(64, 2**20 // 4 * 1)  # 64 MiB, touched
+        # Fresh anonymous pages, touched: an allocator could otherwise hand
+        # back memory an earlier test freed, and RSS would not grow.
+        block = mmap.mmap(-1, 64 * 2**20)
+        block.write(b'\1' * len(block))
         time.sleep(0.05)
-    del block
+    block.close()
     assert meter.seconds['allocate'] >= 0.05
     assert meter.peak_mib['allocate'] > 40
     with meter.stage('idle'):
