@@ -38,9 +38,10 @@ import torch
 # Run from a checkout without `pip install -e .` as well.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
+from clamp_mm.search.config import QUICK_SEARCH_FIELDS  # noqa: E402
+
 #: Search fields of the --quick preset (SearchConfig.fast's sizes).
-QUICK_SEARCH = dict(population_size=4, tournament_size=3, passes=1,
-                    cycles=2, children_per_cycle=4, refresh_iterations=1)
+QUICK_SEARCH = dict(QUICK_SEARCH_FIELDS)
 #: Stage-1 budget and test images of the --quick preset.
 QUICK_GENERATOR_ITERATIONS = 8
 QUICK_NUM_TEST = 500

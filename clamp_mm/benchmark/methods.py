@@ -22,6 +22,9 @@ mixed          CLAMP stage 1           mixed-precision search (<= 4.5 avg
 from dataclasses import dataclass, field
 from typing import Dict, Optional, Sequence, Tuple
 
+from clamp_mm.registry import GENERATORS
+from clamp_mm.synth.budget import budget_fields
+
 
 @dataclass(frozen=True)
 class MethodSpec:
@@ -158,13 +161,7 @@ class BenchmarkConfig:
                                             self.generator_iterations)
         if budget is None or source == 'gaussian':
             return cfg
-        if source == 'clamp':
-            # method.md: 500 iterations with 100 warm-up; keep the ratio.
-            cfg.update(iterations=budget, warmup_iterations=budget // 5)
-        elif source == 'psaq_v1':
-            cfg.update(iterations=budget)
-        elif source == 'psaq_v2':
-            cfg.update(iterations=budget // 4)
+        cfg.update(budget_fields(GENERATORS.get(cfg['type']), budget))
         return cfg
 
 

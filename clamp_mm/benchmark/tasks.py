@@ -111,33 +111,26 @@ def load_float_model(spec: ModelSpec, allow_random_init: bool = False
         tuple[nn.Module, str]: The model in eval mode, and where its
         weights came from (recorded in the report).
     """
-    from mmengine.config import Config
     from mmengine.registry import init_default_scope
-    from mmengine.runner import load_checkpoint
 
     import clamp_mm  # noqa: F401  (compat patches, registries)
-    from clamp_mm.engine.model_config import runner_model_config
+    from clamp_mm.pipeline.float_model import load_float_model as load
     if not osp.isfile(spec.config):
         raise FileNotFoundError(f'config {spec.config} of model {spec.key!r} '
                                 'is missing')
-    config = Config.fromfile(spec.config)
+    # The task's scope stays the default: evaluation builds in it.
     init_default_scope(spec.scope)
-    torch.manual_seed(0)  # the same random init when there is no checkpoint
-    model = _scope_registry(spec.scope, 'MODELS').build(
-        runner_model_config(config))
     checkpoint = spec.find_checkpoint()
+    if checkpoint is None and not allow_random_init:
+        raise FileNotFoundError(
+            f'no checkpoint for model {spec.key!r} at {spec.checkpoint}: '
+            f'train it (tools/train_classifier.py or tools/train_dense.py '
+            f'{spec.config}) or pass --allow-random-init for a smoke run')
+    model, origin = load(spec.config, checkpoint, spec.scope,
+                         allow_random_init)
     if checkpoint is None:
-        if not allow_random_init:
-            raise FileNotFoundError(
-                f'no checkpoint for model {spec.key!r} at {spec.checkpoint}: '
-                f'train it (tools/train_classifier.py or tools/train_dense.py '
-                f'{spec.config}) or pass --allow-random-init for a smoke run')
         origin = f'{spec.config}, RANDOMLY INITIALISED (no {spec.checkpoint})'
-    else:
-        load_checkpoint(model, checkpoint, map_location='cpu',
-                        logger='silent')
-        origin = f'{spec.config} + {checkpoint}'
-    return model.eval(), origin
+    return model, origin
 
 
 class ClassificationTask:
