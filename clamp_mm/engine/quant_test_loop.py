@@ -127,7 +127,11 @@ class QuantTestLoop(TestLoop):
             if self.config.evaluate_fp:
                 fp_metrics = self._evaluate('FP')
             extra = self._quantize()
-        extra['cost'] = self._cost()
+        if 'cost' not in extra:
+            _, target, adapter = self._target()
+            extra['cost'] = cost_report(target, adapter,
+                                        self.config.resolution)
+        self._log_cost(extra['cost'])
         metrics = self._evaluate(self.quantized_label)
         self.results = dict(fp=fp_metrics, quantized=metrics)
         self.runner.logger.info(
@@ -149,11 +153,10 @@ class QuantTestLoop(TestLoop):
             return 'quantized'
         return f'W{self.recipe.weight_bits}/A{self.recipe.act_bits}'
 
-    def _cost(self) -> dict:
-        """Size and BOPs of the quantized model (one image at the
-        calibration resolution), logged with the quantization summary."""
-        _, target, adapter = self._target()
-        cost = cost_report(target, adapter, self.config.resolution)
+    def _log_cost(self, cost: dict) -> None:
+        """Log the size and BOPs of the quantized model (one image at the
+        calibration resolution) and write the quantization summary."""
+        _, target, _ = self._target()
         summary_file = osp.join(self.runner.log_dir, SUMMARY_FILE)
         if dist.is_main_process():
             with open(summary_file, 'w') as file:
@@ -162,7 +165,6 @@ class QuantTestLoop(TestLoop):
         self.runner.logger.info(
             f'cost per {height}x{width} image: {cost}; every quantizer '
             f'listed in {summary_file}')
-        return cost
 
     def _check_float_weights(self) -> None:
         checkpoint = getattr(self.runner, '_load_from', None)
@@ -203,6 +205,8 @@ class QuantTestLoop(TestLoop):
                               adapter=find_adapter(target),
                               images=result.images,
                               search_result=result.search)
+        # The cost of the quantized model, measured by the pipeline.
+        extra['cost'] = result.cost
         return extra
 
     # ---- evaluation --------------------------------------------------------

@@ -22,7 +22,7 @@ from torch import nn
 
 from clamp_mm.models.base import ModelAdapter, find_adapter
 from clamp_mm.models.observer_calibration import calibrate_observers
-from clamp_mm.quant import QuantRecipe
+from clamp_mm.quant import QuantRecipe, set_quant_mode
 from clamp_mm.registry import CALIBRATORS, GENERATORS
 from .building import build_in_scope
 from .cost import cost_report
@@ -167,6 +167,7 @@ def quantize_model(model: nn.Module,
     # The searches of the ranks may still differ by floating-point noise
     # (GPU kernels): rank 0's parameters win everywhere.
     broadcast_quantization(model)
+    set_quant_mode(model, 'quantize')
     mixed = search is not None and getattr(
         getattr(calibrator, 'config', None), 'mixed_precision',
         None) is not None
