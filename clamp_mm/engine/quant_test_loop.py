@@ -88,6 +88,15 @@ class QuantTestLoop(TestLoop):
         self.results: Dict[str, Optional[dict]] = dict(fp=None,
                                                         quantized=None)
 
+    def __getattr__(self, name: str):
+        # The config's fields read as the loop's attributes, as before the
+        # typed config (``loop.num_images``, ``loop.evaluate_fp`` ...).
+        config = self.__dict__.get('config')
+        if config is not None and name in QuantLoopConfig.field_names():
+            return getattr(config, name)
+        raise AttributeError(f'{type(self).__name__!r} object has no '
+                             f'attribute {name!r}')
+
     # ---- the model ---------------------------------------------------------
     @property
     def model(self) -> nn.Module:

@@ -1,4 +1,5 @@
-"""The cost report of a (quantized) model: size and bit-operations per image."""
+"""The cost report of a (quantized) model: size and bit-operations per
+image."""
 from typing import Optional, Sequence
 
 import torch

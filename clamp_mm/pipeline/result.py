@@ -23,8 +23,8 @@ class QuantizationResult:
         metadata (dict): Provenance of the images (generator config, model
             identity, seeds, resolution); ``{}`` for images passed in.
         reused_images (bool): The images came from the cache file.
-        search (clamp_mm.search.SearchResult, optional): The calibrator's result; None
-            when the observers alone calibrated.
+        search (clamp_mm.search.SearchResult, optional): The calibrator's
+            result; None when the observers alone calibrated.
         cost (dict): :func:`clamp_mm.pipeline.cost_report` of the
             quantized model.
         stage_seconds (dict[str, float]): Wall seconds per stage

@@ -28,6 +28,7 @@ __all__ = [
     'ModelCost', 'OBSERVER_NAMES', 'OmseObserver', 'PercentileObserver',
     'QUANT_MODES', 'QUANT_POINTS', 'quant_summary', 'QuantAttentionMixin',
     'QuantConv2d', 'quantize', 'QUANTIZER_KINDS', 'QuantizerFactory',
-    'QuantLinear', 'QuantRecipe', 'register_adapter_finder', 'replace_module', 'round_ste',
+    'QuantLinear', 'QuantRecipe', 'register_adapter_finder',
+    'replace_module', 'round_ste',
     'set_quant_mode', 'swap_linear_and_conv', 'TensorQuantizer'
 ]

@@ -50,3 +50,16 @@ def test_bad_values_name_the_field(fields, message):
 def test_the_loop_accepts_exactly_the_config_fields():
     from clamp_mm.engine.quant_test_loop import quant_loop_fields
     assert quant_loop_fields() == list(QuantLoopConfig.field_names())
+
+
+def test_the_loop_reads_its_fields_from_the_config():
+    from mmengine.runner import TestLoop
+
+    from clamp_mm.engine import QuantTestLoop
+
+    loop = QuantTestLoop.__new__(QuantTestLoop)
+    loop.config = QuantLoopConfig(num_images=5, evaluate_fp=True)
+    assert (loop.num_images, loop.evaluate_fp) == (5, True)
+    assert isinstance(loop, TestLoop)
+    with pytest.raises(AttributeError, match='no_such_field'):
+        loop.no_such_field  # noqa: B018

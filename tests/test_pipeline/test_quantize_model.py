@@ -1,5 +1,4 @@
 """clamp_mm.quantize_model: the whole pipeline without a Runner, on CPU."""
-import copy
 import os.path as osp
 
 import pytest
