@@ -105,6 +105,9 @@ def load_classifier(model_key: str, checkpoint_dir: str = 'checkpoints'):
     model = MODELS.build(config.model)
     load_checkpoint(model, checkpoint, map_location='cpu', logger='silent')
     preprocessor = config.get('data_preprocessor', {})
+    # The timm model inside a TimmClassifier (timm_vit), else the model.
+    from clamp_mm.engine.target_module import resolve_target
+    _, model, _ = resolve_target(model)
     return model.eval(), preprocessor
 
 

@@ -63,8 +63,11 @@ def load_model(name: str, config: str, checkpoint: str):
         from mmpretrain.registry import MODELS
         import clamp_mm  # noqa: F401  (compat patches)
         from clamp_mm.engine.model_config import runner_model_config
+        from clamp_mm.engine.target_module import resolve_target
         model = MODELS.build(runner_model_config(Config.fromfile(config)))
         load_checkpoint(model, checkpoint, map_location='cpu')
+        # The timm model inside a TimmClassifier (timm_vit), else the model.
+        _, model, _ = resolve_target(model)
         return model.eval(), f'{config} + {checkpoint}'
     from timm.models.vision_transformer import VisionTransformer
     torch.manual_seed(0)
@@ -174,7 +177,8 @@ def parse_args():
     """Parse the command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--model', default='vit',
-                        choices=['vit', 'deit', 'swin'],
+                        choices=['vit', 'deit', 'swin', 'timm_vit',
+                                 'vit_deep'],
                         help='Fashion-MNIST classifier (default: vit)')
     parser.add_argument('--config', help='model config; defaults to '
                         'configs/fashion_mnist/<model>_fmnist.py')
