@@ -100,7 +100,10 @@ def load_classifier(model_key: str, checkpoint_dir: str = 'checkpoints'):
                                     f'tools/train_classifier.py {config_path}')
     model, _ = load_float_model(config_path, checkpoint, 'mmpretrain')
     preprocessor = Config.fromfile(config_path).get('data_preprocessor', {})
-    return model, preprocessor
+    # The timm model inside a TimmClassifier (timm_vit), else the model.
+    from clamp_mm.engine.target_module import resolve_target
+    _, model, _ = resolve_target(model)
+    return model.eval(), preprocessor
 
 
 @torch.no_grad()

@@ -60,8 +60,12 @@ def load_model(name: str, config: str, checkpoint: str):
     config = config or f'configs/fashion_mnist/{name}_fmnist.py'
     checkpoint = checkpoint or f'checkpoints/fmnist_{name}.pth'
     if osp.isfile(config) and osp.isfile(checkpoint):
+        from clamp_mm.engine.target_module import resolve_target
         from clamp_mm.pipeline.float_model import load_float_model
-        return load_float_model(config, checkpoint, 'mmpretrain')
+        model, origin = load_float_model(config, checkpoint, 'mmpretrain')
+        # The timm model inside a TimmClassifier (timm_vit), else the model.
+        _, model, _ = resolve_target(model)
+        return model.eval(), origin
     from timm.models.vision_transformer import VisionTransformer
     torch.manual_seed(0)
     model = VisionTransformer(img_size=32, patch_size=4, embed_dim=64,
@@ -158,7 +162,8 @@ def parse_args():
     """Parse the command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--model', default='vit',
-                        choices=['vit', 'deit', 'swin'],
+                        choices=['vit', 'deit', 'swin', 'timm_vit',
+                                 'vit_deep'],
                         help='Fashion-MNIST classifier (default: vit)')
     parser.add_argument('--config', help='model config; defaults to '
                         'configs/fashion_mnist/<model>_fmnist.py')
