@@ -7,13 +7,13 @@ bit-width of every quantizer (mixed precision changes them per layer), which
 sub-module was quantized, and the full state dict (float weights plus the
 quantizers' ranges, scales and zero points).
 """
-import os
 import os.path as osp
 from typing import Dict, Optional
 
 import torch
 from torch import nn
 
+from clamp_mm.fileio import atomic_torch_save
 from clamp_mm.quant import (QuantRecipe, iter_quantizers, quantize,
                             set_quant_mode)
 
@@ -59,12 +59,9 @@ def save_quantized(model: nn.Module,
             for name, tensor in model.state_dict().items()
         },
         meta=dict(meta or {}))
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    temporary = f'{path}.tmp{os.getpid()}'
-    torch.save(content, temporary)
-    # Rename last: an interrupted save never leaves a truncated checkpoint.
-    os.replace(temporary, path)
-    return path
+    # Renamed last: an interrupted save never leaves a truncated checkpoint;
+    # a full disk leaves no temporary file and says how much is needed.
+    return atomic_torch_save(content, path)
 
 
 def read_quantized(path: str) -> dict:

@@ -5,13 +5,14 @@ renamed over the old one), and holds only tensors and plain Python values,
 so it loads with ``torch.load(weights_only=True)``: a state file can never
 run code.
 """
-import os
 import os.path as osp
 import random
 from typing import Any, Dict, Optional
 
 import numpy as np
 import torch
+
+from clamp_mm.fileio import atomic_torch_save
 
 #: File name of the search state inside the work dir.
 STATE_FILE = 'search_state.pth'
@@ -75,12 +76,8 @@ def save_state(work_dir: str, state: Dict[str, Any]) -> str:
     Returns:
         str: The path written.
     """
-    os.makedirs(work_dir, exist_ok=True)
-    path = osp.join(work_dir, STATE_FILE)
-    temporary = path + '.tmp'
-    torch.save(dict(state, version=STATE_VERSION), temporary)
-    os.replace(temporary, path)
-    return path
+    return atomic_torch_save(dict(state, version=STATE_VERSION),
+                             osp.join(work_dir, STATE_FILE))
 
 
 def load_state(work_dir: Optional[str],
