@@ -64,6 +64,8 @@ def check_checkpoint_fits(model: nn.Module, path: str) -> None:
         name for name in set(expected) & set(found)
         if tuple(expected[name].shape) != tuple(found[name].shape))
     if not (missing or unexpected or reshaped):
+        from .finite_weights import check_finite_weights
+        check_finite_weights(found, f'checkpoint {path}')
         return
     problems = []
     if missing:

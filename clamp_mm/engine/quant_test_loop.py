@@ -24,12 +24,17 @@ from clamp_mm.models.base import ModelAdapter, find_adapter
 from clamp_mm.quant import QuantRecipe, quantize, set_quant_mode
 from clamp_mm.quant.report import model_cost, quant_summary
 from clamp_mm.registry import CALIBRATORS, GENERATORS, LOOPS
+from clamp_mm.synth import model_identity
 from clamp_mm.synth.base_generator import resolve_resolution
 from .checkpoint_check import check_checkpoint_fits
 from .distributed import broadcast_quantization
+from .finite_weights import check_finite_weights
 from .quantized_checkpoint import load_quantized, save_quantized
 from .results_table import (combine_metrics, side_by_side_table,
                             write_results)
+from .run_seed import configured_run_seed, seeded
+from .run_state import (begin_run, config_fingerprint, confirm_inputs,
+                        search_state_path, tensor_sha256)
 from .synthetic_data import synthesize
 from .target_module import resolve_target
 
@@ -128,11 +133,15 @@ class QuantTestLoop(TestLoop):
         self.save_quantized = save_quantized
         self.quantized_module = quantized_module
         self.strict_checkpoint = strict_checkpoint
-        self.generator = build_in_scope(
-            GENERATORS, generator or dict(type='clamp_mm.ClampGenerator'))
+        # randomness.seed seeds the components that set no seed of their own.
+        self.run_seed = configured_run_seed(getattr(runner, 'cfg', None))
+        self.generator = build_in_scope(GENERATORS, seeded(
+            generator or dict(type='clamp_mm.ClampGenerator'),
+            self.run_seed))
         self.calibrator = None
         if calibrator is not None:
-            calibrator = copy.deepcopy(dict(calibrator))
+            calibrator = copy.deepcopy(dict(seeded(calibrator,
+                                                   self.run_seed)))
             # Only rank 0 keeps search state: the ranks search the same
             # images and would otherwise write the same files at once.
             if dist.get_rank() == 0:
@@ -236,16 +245,25 @@ class QuantTestLoop(TestLoop):
                 'no load_from: quantizing the randomly initialised model')
         elif self.strict_checkpoint:
             check_checkpoint_fits(self.model, checkpoint)
+        if checkpoint is not None:
+            check_finite_weights(self.model.state_dict(),
+                                 f'the model loaded from {checkpoint}')
 
     def _quantize(self) -> dict:
         """Synthesize, calibrate, search, broadcast, save. Returns extras
         for the results file."""
         target_name, target, adapter = self._target()
         work_dir = self.runner.work_dir
+        state_file = self._begin_run_state()
+        weights_sha256 = model_identity(target)
         dataset, reused = synthesize(
             self.generator, adapter, self.num_images, self.resolution,
             osp.join(work_dir, SYNTHETIC_IMAGES_FILE)
             if self.save_quantized else None)
+        if dist.is_main_process():
+            confirm_inputs(work_dir, dict(
+                images_sha256=tensor_sha256(dataset.images),
+                weights_sha256=weights_sha256), state_file, reused)
         device = next(target.parameters()).device
         images = dataset.images.to(device)
         self.runner.call_hook('after_synthesis', images=images,
@@ -290,6 +308,21 @@ class QuantTestLoop(TestLoop):
                               images=images,
                               search_result=search_result)
         return extra
+
+    def _begin_run_state(self) -> Optional[str]:
+        """Refuse another run's search state, record this run's
+        fingerprint; returns the search state file (None: no search)."""
+        state_file = search_state_path(
+            self.calibrator.config.work_dir if self.calibrator else None)
+        if dist.is_main_process():
+            search = (self.calibrator.config.fingerprint()
+                      if self.calibrator is not None else None)
+            begin_run(self.runner.work_dir, config_fingerprint(
+                self.recipe.to_dict(), self.generator.get_config(), search,
+                self.num_images, self.resolution, self.quantized_module,
+                getattr(self.runner, '_load_from', None), self.run_seed),
+                state_file)
+        return state_file
 
     def _calibration_forward(self, adapter: ModelAdapter,
                              images: torch.Tensor) -> None:

@@ -8,6 +8,7 @@ sub-module was quantized, and the full state dict (float weights plus the
 quantizers' ranges, scales and zero points).
 """
 import os.path as osp
+import pickle
 from typing import Dict, Optional
 
 import torch
@@ -21,6 +22,11 @@ from clamp_mm.quant import (QuantRecipe, iter_quantizers, quantize,
 CHECKPOINT_KIND = 'clamp_mm.quantized_model'
 #: Version of the file layout; bumped when it changes.
 CHECKPOINT_VERSION = 1
+
+
+class QuantizedCheckpointError(ValueError):
+    """A quantized checkpoint that is unreadable or does not fit the model;
+    the message is one line."""
 
 
 def save_quantized(model: nn.Module,
@@ -46,7 +52,7 @@ def save_quantized(model: nn.Module,
     """
     bits = {name: quantizer.bits for name, quantizer in iter_quantizers(model)}
     if not bits:
-        raise ValueError('the model holds no TensorQuantizer: quantize it '
+        raise QuantizedCheckpointError('the model holds no TensorQuantizer: quantize it '
                          'before saving a quantized checkpoint')
     content = dict(
         kind=CHECKPOINT_KIND,
@@ -74,13 +80,19 @@ def read_quantized(path: str) -> dict:
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f'quantized checkpoint {path} does not exist')
-    content = torch.load(path, map_location='cpu', weights_only=True)
+    try:
+        content = torch.load(path, map_location='cpu', weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError) as error:
+        reason = ' '.join(str(error).split())[:120]
+        raise QuantizedCheckpointError(f'{path} is truncated or not a torch file, expected '
+                         'a quantized checkpoint written by tools/quantize.py '
+                         f'({reason})') from None
     if not isinstance(content, dict) or content.get('kind') != \
             CHECKPOINT_KIND:
-        raise ValueError(f'{path} is not a clamp_mm quantized checkpoint '
+        raise QuantizedCheckpointError(f'{path} is not a clamp_mm quantized checkpoint '
                          '(written by save_quantized / tools/quantize.py)')
     if content.get('version') != CHECKPOINT_VERSION:
-        raise ValueError(f'{path} has version {content.get("version")}, '
+        raise QuantizedCheckpointError(f'{path} has version {content.get("version")}, '
                          f'expected {CHECKPOINT_VERSION}')
     return content
 
@@ -110,7 +122,7 @@ def load_quantized(model: nn.Module, path: str) -> Dict:
     try:
         target = model.get_submodule(name) if name else model
     except AttributeError:
-        raise ValueError(f'{path} quantized the sub-module {name!r}, which '
+        raise QuantizedCheckpointError(f'{path} quantized the sub-module {name!r}, which '
                          f'{type(model).__name__} does not have') from None
     quantize(target, QuantRecipe.from_dict(content['recipe']))
     quantizers = dict(iter_quantizers(model))
@@ -118,7 +130,7 @@ def load_quantized(model: nn.Module, path: str) -> Dict:
     if set(saved_bits) != set(quantizers):
         missing = sorted(set(saved_bits) - set(quantizers))[:3]
         extra = sorted(set(quantizers) - set(saved_bits))[:3]
-        raise ValueError(f'{path} does not fit {type(model).__name__}: '
+        raise QuantizedCheckpointError(f'{path} does not fit {type(model).__name__}: '
                          f'quantizers only in the checkpoint {missing}, only '
                          f'in the model {extra}')
     for quantizer_name, bits in saved_bits.items():
@@ -128,10 +140,10 @@ def load_quantized(model: nn.Module, path: str) -> Dict:
                                              strict=False)
     except RuntimeError as error:  # shape mismatches
         first_line = str(error).strip().splitlines()[-1].strip()
-        raise ValueError(f'{path} does not fit {type(model).__name__}: '
+        raise QuantizedCheckpointError(f'{path} does not fit {type(model).__name__}: '
                          f'{first_line}') from None
     if incompatible.missing_keys or incompatible.unexpected_keys:
-        raise ValueError(
+        raise QuantizedCheckpointError(
             f'{path} does not fit {type(model).__name__}: '
             f'{len(incompatible.missing_keys)} missing keys (e.g. '
             f'{incompatible.missing_keys[:3]}), '

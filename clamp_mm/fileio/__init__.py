@@ -9,8 +9,10 @@ file removed on any failure, and a full disk reported as one
 from .atomic_save import atomic_torch_save, atomic_write_text
 from .disk_space import (DiskFullError, check_free_space, format_bytes,
                          free_bytes)
+from .fingerprint import differences, file_sha256, tensor_sha256
 
 __all__ = [
     'DiskFullError', 'atomic_torch_save', 'atomic_write_text',
-    'check_free_space', 'format_bytes', 'free_bytes'
+    'check_free_space', 'differences', 'file_sha256', 'format_bytes',
+    'free_bytes', 'tensor_sha256'
 ]

@@ -5,7 +5,6 @@ over it last (``os.replace`` is atomic on POSIX). On any failure the
 temporary file is removed, so a full disk is not kept full by leftovers,
 and a failure for lack of space becomes one :class:`DiskFullError` line.
 """
-import errno
 import os
 import os.path as osp
 from typing import Any, Callable
@@ -73,8 +72,7 @@ def _write_atomically(path: str, needed: int,
         _remove_quietly(temporary)
         if isinstance(error, Exception) and (is_out_of_space(error)
                                              or nearly_full):
-            raise DiskFullError(errno.ENOSPC,
-                                disk_full_message(path, needed)) from None
+            raise DiskFullError(disk_full_message(path, needed)) from None
         raise
     return path
 

@@ -9,8 +9,18 @@ OUT_OF_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 
 
 class DiskFullError(OSError):
-    """Too little space to write a file; the message is one line saying how
-    much was needed and how much is free."""
+    """Too little space to write a file (errno ``ENOSPC``); ``str()`` is one
+    line saying how much was needed and how much is free.
+
+    Args:
+        message (str): That line.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(errno.ENOSPC, message)
+
+    def __str__(self) -> str:
+        return self.strerror
 
 
 def format_bytes(size: int) -> str:
@@ -49,8 +59,7 @@ def check_free_space(path: str, needed: int) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     free = free_bytes(folder)
     if free < needed:
-        raise DiskFullError(errno.ENOSPC,
-                            disk_full_message(path, needed, free))
+        raise DiskFullError(disk_full_message(path, needed, free))
 
 
 def is_out_of_space(error: BaseException) -> bool:

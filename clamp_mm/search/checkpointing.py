@@ -6,18 +6,24 @@ so it loads with ``torch.load(weights_only=True)``: a state file can never
 run code.
 """
 import os.path as osp
+import pickle
 import random
 from typing import Any, Dict, Optional
 
 import numpy as np
 import torch
 
-from clamp_mm.fileio import atomic_torch_save
+from clamp_mm.fileio import atomic_torch_save, differences
 
 #: File name of the search state inside the work dir.
 STATE_FILE = 'search_state.pth'
 #: Bumped when the layout of the state changes.
 STATE_VERSION = 1
+
+
+class SearchStateError(ValueError):
+    """A saved search state that cannot be resumed (corrupt, another
+    version, another search); the message is one line."""
 
 
 def capture_rng_states(generator: torch.Generator) -> Dict[str, Any]:
@@ -93,28 +99,36 @@ def load_state(work_dir: Optional[str],
         dict | None: The state.
 
     Raises:
-        ValueError: When the saved state belongs to a different search
-            (other config, other model, other state version); the message
-            names what differs and the file, which is left untouched.
+        SearchStateError: When the saved state is corrupt or belongs to a
+            different search (other config, images, bit-widths, model,
+            state version); the message names what differs and the file,
+            which is left untouched.
     """
     if work_dir is None:
         return None
     path = osp.join(work_dir, STATE_FILE)
     if not osp.isfile(path):
         return None
-    state = torch.load(path, map_location='cpu', weights_only=True)
-    if state.get('version') != STATE_VERSION:
-        raise ValueError(f'{path} has state version {state.get("version")}, '
-                         f'expected {STATE_VERSION}; move it away to start '
-                         'afresh')
+    try:
+        state = torch.load(path, map_location='cpu', weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError) as error:
+        reason = ' '.join(str(error).split())[:100]
+        raise SearchStateError(
+            f'search state {path} is corrupt or truncated ({reason}); '
+            'remove it (tools/quantize.py --restart) to start the search '
+            'afresh') from None
+    version = state.get('version') if isinstance(state, dict) else None
+    if version != STATE_VERSION:
+        raise SearchStateError(f'{path} has state version {version}, '
+                               f'expected {STATE_VERSION}; move it away to '
+                               'start afresh')
     saved = state.get('fingerprint', {})
-    differences = sorted(
-        key for key in set(saved) | set(fingerprint)
-        if saved.get(key) != fingerprint.get(key))
-    if differences:
-        details = ', '.join(f'{key}: saved {saved.get(key)!r}, now '
-                            f'{fingerprint.get(key)!r}'
-                            for key in differences[:5])
-        raise ValueError(f'{path} was written by a different search '
-                         f'({details}); use another work_dir or resume=False')
+    found = differences(saved, fingerprint) + [
+        f'{key}: only in the {"saved" if key in saved else "new"} search'
+        for key in sorted(set(saved) ^ set(fingerprint))]
+    if found:
+        more = f'; and {len(found) - 3} more' if len(found) > 3 else ''
+        raise SearchStateError(f'{path} was written by a different search '
+                               f'({"; ".join(found[:3])}{more}); use another '
+                               'work_dir or resume=False')
     return state
