@@ -27,7 +27,8 @@ from clamp_mm.registry import CALIBRATORS, GENERATORS, LOOPS
 from clamp_mm.synth import model_identity
 from clamp_mm.synth.base_generator import resolve_resolution
 from .checkpoint_check import check_checkpoint_fits
-from .distributed import broadcast_quantization
+from .coco_box_check import warn_bad_coco_boxes
+from .distributed import broadcast_quantization, collect_results_under
 from .finite_weights import check_finite_weights
 from .quantized_checkpoint import load_quantized, save_quantized
 from .results_table import (combine_metrics, side_by_side_table,
@@ -117,6 +118,7 @@ class QuantTestLoop(TestLoop):
                  quantized_module: Optional[str] = None,
                  strict_checkpoint: bool = True) -> None:
         super().__init__(runner, dataloader, evaluator, fp16)
+        collect_results_under(self.evaluator, runner.work_dir)
         # Validated here, before any weight is loaded or any file written.
         self.recipe = QuantRecipe.from_dict(recipe or {})
         if not isinstance(num_images, int) or num_images < 1:
@@ -177,6 +179,7 @@ class QuantTestLoop(TestLoop):
         """
         self.runner.call_hook('before_test')
         self.runner.model.eval()
+        warn_bad_coco_boxes(self.dataloader.dataset, self.runner.logger)
         fp_metrics = None
         extra = {}
         if self.load_quantized:

@@ -82,7 +82,7 @@ def read_quantized(path: str) -> dict:
         raise FileNotFoundError(f'quantized checkpoint {path} does not exist')
     try:
         content = torch.load(path, map_location='cpu', weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError) as error:
+    except (RuntimeError, OSError, EOFError, pickle.UnpicklingError) as error:
         reason = ' '.join(str(error).split())[:120]
         raise QuantizedCheckpointError(f'{path} is truncated or not a torch file, expected '
                          'a quantized checkpoint written by tools/quantize.py '

@@ -5,9 +5,10 @@ over it last (``os.replace`` is atomic on POSIX). On any failure the
 temporary file is removed, so a full disk is not kept full by leftovers,
 and a failure for lack of space becomes one :class:`DiskFullError` line.
 """
+import glob
 import os
 import os.path as osp
-from typing import Any, Callable
+from typing import Any, Callable, List
 
 import torch
 
@@ -56,10 +57,38 @@ def _remove_quietly(path: str) -> None:
         pass
 
 
+def _process_is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: str) -> List[str]:
+    """Remove ``<path>.tmp<pid>`` files of processes that no longer run
+    (left by a ``kill -9`` mid-write), so they do not fill the disk.
+
+    Returns:
+        list[str]: The files removed.
+    """
+    removed = []
+    for candidate in glob.glob(glob.escape(path) + '.tmp*'):
+        suffix = candidate[len(path) + len('.tmp'):]
+        if suffix.isdigit() and int(suffix) != os.getpid() and \
+                not _process_is_alive(int(suffix)):
+            _remove_quietly(candidate)
+            removed.append(candidate)
+    return removed
+
+
 def _write_atomically(path: str, needed: int,
                       write: Callable[[str], None]) -> str:
     folder = osp.dirname(osp.abspath(path))
     os.makedirs(folder, exist_ok=True)
+    remove_stale_temporaries(path)
     check_free_space(path, needed)
     temporary = f'{path}.tmp{os.getpid()}'
     try:

@@ -39,21 +39,36 @@ def _short(value: Any) -> str:
     return text if len(text) <= 24 else text[:12] + '...' + text[-6:]
 
 
-def differences(recorded: Dict[str, Any],
-                current: Dict[str, Any]) -> List[str]:
-    """``'key.sub: A then, B now'`` for every differing leaf value present
-    in both (a key only one side has is not a difference: the side that
-    lacks it has not been measured yet)."""
+def differences(recorded: Dict[str, Any], current: Dict[str, Any],
+                template: str = '{key}: {old} then, {new} now'
+                ) -> List[str]:
+    """Every differing leaf value of two nested dicts, one short line each.
+
+    A top-level key only one side has is not a difference (that side has
+    not measured it yet); inside a key both have, a sub-key only one side
+    has is.
+
+    Args:
+        recorded (dict): The recorded fingerprint.
+        current (dict): This run's.
+        template (str): Format of a line, with ``{key}`` (dotted),
+            ``{old}`` and ``{new}``. Defaults to
+            ``'{key}: {old} then, {new} now'``.
+
+    Returns:
+        list[str]: The lines, sorted by key.
+    """
     old, new = _flatten(recorded), _flatten(current)
     found = []
     for key in sorted(set(old) & set(new)):
         if old[key] != new[key]:
-            found.append(f'{key}: {_short(old[key])} then, '
-                         f'{_short(new[key])} now')
+            found.append(template.format(key=key, old=_short(old[key]),
+                                         new=_short(new[key])))
     for key in sorted(set(old) ^ set(new)):
         top = key.split('.')[0]
         if top in recorded and top in current and \
                 recorded[top] is not None and current[top] is not None:
-            found.append(f'{key}: only set in the '
-                         f'{"earlier" if key in old else "new"} run')
+            found.append(template.format(
+                key=key, old=_short(old.get(key, '(unset)')),
+                new=_short(new.get(key, '(unset)'))))
     return found

@@ -10,7 +10,7 @@ import ast
 from typing import Any
 
 #: How overrides are written on the command line.
-OVERRIDES_EXAMPLE = "\"{'blocks.11.*': dict(weight_bits=8, act_bits=8)}\""
+OVERRIDES_EXAMPLE = "{'blocks.11.*': dict(weight_bits=8, act_bits=8)}"
 
 
 def _value(node: ast.AST) -> Any:
@@ -47,7 +47,7 @@ def parse_overrides_text(text: str) -> dict:
     except (SyntaxError, ValueError):
         value = None
     if not isinstance(value, dict):
-        raise ValueError(f'overrides must be a dict of module-name pattern '
-                         f'-> dict(weight_bits=..., act_bits=...), e.g. '
-                         f'{OVERRIDES_EXAMPLE}, got {text!r}')
+        raise ValueError(f'overrides is {text!r}, expected a dict of '
+                         'module-name pattern -> dict(weight_bits=..., '
+                         f'act_bits=...), e.g. {OVERRIDES_EXAMPLE}')
     return value

@@ -213,9 +213,9 @@ def _overrides_as_dicts(overrides: Any) -> Dict[str, dict]:
         overrides = parse_overrides_text(overrides)
     if not isinstance(overrides, Mapping) or not all(
             isinstance(settings, Mapping) for settings in overrides.values()):
-        raise ValueError(f'overrides must be a dict of module-name pattern '
-                         f'-> dict(weight_bits=..., act_bits=...), e.g. '
-                         f'{OVERRIDES_EXAMPLE}, got {overrides!r}')
+        raise ValueError(f'overrides is {overrides!r}, expected a dict of '
+                         'module-name pattern -> dict(weight_bits=..., '
+                         f'act_bits=...), e.g. {OVERRIDES_EXAMPLE}')
     return {pattern: dict(settings)
             for pattern, settings in overrides.items()}
 

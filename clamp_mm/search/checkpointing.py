@@ -111,7 +111,7 @@ def load_state(work_dir: Optional[str],
         return None
     try:
         state = torch.load(path, map_location='cpu', weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError) as error:
+    except (RuntimeError, OSError, EOFError, pickle.UnpicklingError) as error:
         reason = ' '.join(str(error).split())[:100]
         raise SearchStateError(
             f'search state {path} is corrupt or truncated ({reason}); '
@@ -123,7 +123,8 @@ def load_state(work_dir: Optional[str],
                                f'expected {STATE_VERSION}; move it away to '
                                'start afresh')
     saved = state.get('fingerprint', {})
-    found = differences(saved, fingerprint) + [
+    found = differences(saved, fingerprint,
+                        '{key}: saved {old}, now {new}') + [
         f'{key}: only in the {"saved" if key in saved else "new"} search'
         for key in sorted(set(saved) ^ set(fingerprint))]
     if found:
