@@ -52,8 +52,9 @@ def save_quantized(model: nn.Module,
     """
     bits = {name: quantizer.bits for name, quantizer in iter_quantizers(model)}
     if not bits:
-        raise QuantizedCheckpointError('the model holds no TensorQuantizer: quantize it '
-                         'before saving a quantized checkpoint')
+        raise QuantizedCheckpointError(
+            'the model holds no TensorQuantizer: quantize it '
+            'before saving a quantized checkpoint')
     content = dict(
         kind=CHECKPOINT_KIND,
         version=CHECKPOINT_VERSION,
@@ -84,16 +85,19 @@ def read_quantized(path: str) -> dict:
         content = torch.load(path, map_location='cpu', weights_only=True)
     except (RuntimeError, OSError, EOFError, pickle.UnpicklingError) as error:
         reason = ' '.join(str(error).split())[:120]
-        raise QuantizedCheckpointError(f'{path} is truncated or not a torch file, expected '
-                         'a quantized checkpoint written by tools/quantize.py '
-                         f'({reason})') from None
+        raise QuantizedCheckpointError(
+            f'{path} is truncated or not a torch file, expected '
+            'a quantized checkpoint written by tools/quantize.py '
+            f'({reason})') from None
     if not isinstance(content, dict) or content.get('kind') != \
             CHECKPOINT_KIND:
-        raise QuantizedCheckpointError(f'{path} is not a clamp_mm quantized checkpoint '
-                         '(written by save_quantized / tools/quantize.py)')
+        raise QuantizedCheckpointError(
+            f'{path} is not a clamp_mm quantized checkpoint '
+            '(written by save_quantized / tools/quantize.py)')
     if content.get('version') != CHECKPOINT_VERSION:
-        raise QuantizedCheckpointError(f'{path} has version {content.get("version")}, '
-                         f'expected {CHECKPOINT_VERSION}')
+        raise QuantizedCheckpointError(
+            f'{path} has version {content.get("version")}, '
+            f'expected {CHECKPOINT_VERSION}')
     return content
 
 
@@ -122,17 +126,19 @@ def load_quantized(model: nn.Module, path: str) -> Dict:
     try:
         target = model.get_submodule(name) if name else model
     except AttributeError:
-        raise QuantizedCheckpointError(f'{path} quantized the sub-module {name!r}, which '
-                         f'{type(model).__name__} does not have') from None
+        raise QuantizedCheckpointError(
+            f'{path} quantized the sub-module {name!r}, which '
+            f'{type(model).__name__} does not have') from None
     quantize(target, QuantRecipe.from_dict(content['recipe']))
     quantizers = dict(iter_quantizers(model))
     saved_bits = content['bits']
     if set(saved_bits) != set(quantizers):
         missing = sorted(set(saved_bits) - set(quantizers))[:3]
         extra = sorted(set(quantizers) - set(saved_bits))[:3]
-        raise QuantizedCheckpointError(f'{path} does not fit {type(model).__name__}: '
-                         f'quantizers only in the checkpoint {missing}, only '
-                         f'in the model {extra}')
+        raise QuantizedCheckpointError(
+            f'{path} does not fit {type(model).__name__}: '
+            f'quantizers only in the checkpoint {missing}, only '
+            f'in the model {extra}')
     for quantizer_name, bits in saved_bits.items():
         quantizers[quantizer_name].bits = int(bits)
     try:
@@ -140,8 +146,9 @@ def load_quantized(model: nn.Module, path: str) -> Dict:
                                              strict=False)
     except RuntimeError as error:  # shape mismatches
         first_line = str(error).strip().splitlines()[-1].strip()
-        raise QuantizedCheckpointError(f'{path} does not fit {type(model).__name__}: '
-                         f'{first_line}') from None
+        raise QuantizedCheckpointError(
+            f'{path} does not fit {type(model).__name__}: '
+            f'{first_line}') from None
     if incompatible.missing_keys or incompatible.unexpected_keys:
         raise QuantizedCheckpointError(
             f'{path} does not fit {type(model).__name__}: '

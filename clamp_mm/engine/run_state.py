@@ -114,6 +114,8 @@ def check_run_state(work_dir: str, fingerprint: Dict[str, Any],
     """
     if search_state_file is None or not osp.isfile(search_state_file):
         return
+    from clamp_mm.search.checkpointing import read_state_file
+    read_state_file(search_state_file)  # corrupt: one line, before a Runner
     recorded = read_run_state(work_dir)
     if recorded is None:
         raise RunStateMismatchError(describe_mismatch(

@@ -86,6 +86,29 @@ def save_state(work_dir: str, state: Dict[str, Any]) -> str:
                              osp.join(work_dir, STATE_FILE))
 
 
+def read_state_file(path: str) -> Dict[str, Any]:
+    """Read a state file written by :func:`save_state`.
+
+    Raises:
+        SearchStateError: When it is corrupt, truncated, or of another
+            state version.
+    """
+    try:
+        state = torch.load(path, map_location='cpu', weights_only=True)
+    except (RuntimeError, OSError, EOFError, pickle.UnpicklingError) as error:
+        reason = ' '.join(str(error).split())[:100]
+        raise SearchStateError(
+            f'search state {path} is corrupt or truncated ({reason}); '
+            'remove it (tools/quantize.py --restart) to start the search '
+            'afresh') from None
+    version = state.get('version') if isinstance(state, dict) else None
+    if version != STATE_VERSION:
+        raise SearchStateError(f'{path} has state version {version}, '
+                               f'expected {STATE_VERSION}; move it away to '
+                               'start afresh')
+    return state
+
+
 def load_state(work_dir: Optional[str],
                fingerprint: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     """The saved state in ``work_dir``, or None when there is none.
@@ -109,19 +132,7 @@ def load_state(work_dir: Optional[str],
     path = osp.join(work_dir, STATE_FILE)
     if not osp.isfile(path):
         return None
-    try:
-        state = torch.load(path, map_location='cpu', weights_only=True)
-    except (RuntimeError, OSError, EOFError, pickle.UnpicklingError) as error:
-        reason = ' '.join(str(error).split())[:100]
-        raise SearchStateError(
-            f'search state {path} is corrupt or truncated ({reason}); '
-            'remove it (tools/quantize.py --restart) to start the search '
-            'afresh') from None
-    version = state.get('version') if isinstance(state, dict) else None
-    if version != STATE_VERSION:
-        raise SearchStateError(f'{path} has state version {version}, '
-                               f'expected {STATE_VERSION}; move it away to '
-                               'start afresh')
+    state = read_state_file(path)
     saved = state.get('fingerprint', {})
     found = differences(saved, fingerprint,
                         '{key}: saved {old}, now {new}') + [
