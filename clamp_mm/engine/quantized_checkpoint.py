@@ -76,8 +76,9 @@ def read_quantized(path: str) -> dict:
 
     Raises:
         FileNotFoundError: When ``path`` does not exist.
-        ValueError: When the file is not a clamp_mm quantized checkpoint of
-            a known version.
+        QuantizedCheckpointError: When the file is truncated, not a torch
+            file, or not a clamp_mm quantized checkpoint of a known
+            version.
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f'quantized checkpoint {path} does not exist')
@@ -118,8 +119,8 @@ def load_quantized(model: nn.Module, path: str) -> Dict:
         dict: The checkpoint's content (recipe, bits, meta ...).
 
     Raises:
-        ValueError: When the checkpoint does not fit ``model``; the message
-            names the first differing keys.
+        QuantizedCheckpointError: When the checkpoint does not fit
+            ``model``; the message names the first differing keys.
     """
     content = read_quantized(path)
     name = content['quantized_module']

@@ -3,6 +3,8 @@
 Images of the wrong resolution otherwise fail deep inside timm or mmcv; an
 empty batch or NaN pixels give misleading errors far from the cause.
 """
+from typing import Optional
+
 import torch
 
 from clamp_mm.quant.tensor_quantizer import iter_quantizers
@@ -46,6 +48,17 @@ def check_calibration_images(images, adapter: ModelAdapter,
         bad = int((~finite).sum())
         raise ValueError(f'{what} hold {bad} NaN or Inf values of '
                          f'{images.numel()}, expected {_expected(adapter)}')
+    reason = _trial_forward(adapter, images[:1])
+    if reason is not None:
+        raise ValueError(
+            f'{what} of size {images.shape[2]}x{images.shape[3]} do not fit '
+            f'the model ({reason}); expected {_expected(adapter)}')
+
+
+def _trial_forward(adapter: ModelAdapter,
+                   image: torch.Tensor) -> Optional[str]:
+    """Run ``image`` through the model with every quantizer off; the
+    model's error in one short line, or None when it ran."""
     # The private field, not the ``mode`` setter: the setter resets or
     # finalises observers, and this trial forward must change nothing.
     modes = [(quantizer, quantizer._mode)
@@ -54,12 +67,30 @@ def check_calibration_images(images, adapter: ModelAdapter,
         for quantizer, _ in modes:
             quantizer._mode = 'off'
         with torch.no_grad():
-            adapter.forward_images(images[:1])
+            adapter.forward_images(image)
     except (RuntimeError, AssertionError, ValueError, IndexError) as error:
-        reason = ' '.join(str(error).split())[:120]
-        raise ValueError(
-            f'{what} of size {images.shape[2]}x{images.shape[3]} do not fit '
-            f'the model ({reason}); expected {_expected(adapter)}') from None
+        return ' '.join(str(error).split())[:120]
     finally:
         for quantizer, mode in modes:
             quantizer._mode = mode
+    return None
+
+
+def check_resolution(adapter: ModelAdapter, resolution) -> None:
+    """Raise a one-line ValueError unless the model runs at ``resolution``
+    (H, W), tried on one blank image.
+
+    Args:
+        adapter (ModelAdapter): The model's adapter.
+        resolution (tuple[int, int]): (H, W).
+    """
+    height, width = resolution
+    device = next(adapter.model.parameters()).device
+    reason = _trial_forward(adapter, torch.zeros(1, 3, height, width,
+                                                 device=device))
+    if reason is not None:
+        expected_height, expected_width = adapter.input_size
+        raise ValueError(
+            f'resolution {height}x{width} does not fit '
+            f'{type(adapter.model).__name__} ({reason}); it takes '
+            f'{expected_height}x{expected_width}')

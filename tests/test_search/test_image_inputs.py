@@ -44,3 +44,19 @@ def test_good_images_pass_and_the_check_changes_nothing():
     images = torch.randn(2, 3, 16, 16)
     result = calibrator().calibrate(model, images, recipe=dict(weight_bits=4))
     assert result.finished
+
+
+@pytest.mark.parametrize('num_images,resolution,expected', [
+    (1, (24, 24), 'resolution 24x24 does not fit VisionTransformer'),
+    (2.5, None, 'num_images=2.5 is invalid, expected an int >= 1'),
+    (0, None, 'num_images=0 is invalid'),
+])
+def test_generator_request_is_checked_first(num_images, resolution,
+                                            expected):
+    from clamp_mm.synth import ClampGenerator
+    generator = ClampGenerator(iterations=1, warmup_iterations=0,
+                               progress=False)
+    with pytest.raises(ValueError) as error:
+        generator.generate(tiny_vit(), num_images, resolution)
+    assert expected in str(error.value)
+    assert '\n' not in str(error.value)
