@@ -78,13 +78,16 @@ def _trial_forward(adapter: ModelAdapter,
 
 def check_resolution(adapter: ModelAdapter, resolution) -> None:
     """Raise a one-line ValueError unless the model runs at ``resolution``
-    (H, W), tried on one blank image.
+    (H, W), tried on one blank image when it is not the model's own input
+    size.
 
     Args:
         adapter (ModelAdapter): The model's adapter.
         resolution (tuple[int, int]): (H, W).
     """
     height, width = resolution
+    if (height, width) == tuple(adapter.input_size):
+        return  # the model's own input size: nothing to try
     device = next(adapter.model.parameters()).device
     reason = _trial_forward(adapter, torch.zeros(1, 3, height, width,
                                                  device=device))
