@@ -47,6 +47,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='evaluate a quantized model saved by an earlier run, without '
         'synthesizing or calibrating')
     parser.add_argument(
+        '--restart', action='store_true',
+        help='discard the search state an earlier run left in the work dir '
+        '(a run with other settings stops with an error instead of mixing '
+        'the two) and start afresh')
+    parser.add_argument(
         '--cfg-options', nargs='+', action=_DictAction, default={},
         help='override config settings, key=value pairs (mmengine syntax), '
         'e.g. test_cfg.num_images=64 test_cfg.recipe.weight_bits=8')
@@ -143,11 +148,26 @@ def init_cpu_process_group(cfg) -> None:
     cfg.model_wrapper_cfg = wrapper
 
 
+def discard_earlier_run(cfg) -> None:
+    """--restart: remove the search state and the recorded fingerprint
+    (the synthetic images are reused only when they answer this run's
+    request, and every result file is rewritten)."""
+    from clamp_mm.engine.run_state import (discard_run_state,
+                                           fingerprint_from_cfg)
+    _, state_file = fingerprint_from_cfg(cfg, cfg.work_dir)
+    for path in discard_run_state(cfg.work_dir, state_file or ''):
+        print(f'quantize.py: --restart: removed {path}', file=sys.stderr)
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
     import torch
     import clamp_mm  # noqa: F401  torch compatibility patches
     from clamp_mm.engine.checkpoint_check import CheckpointMismatchError
+    from clamp_mm.engine.quantized_checkpoint import QuantizedCheckpointError
+    from clamp_mm.engine.run_state import RunStateMismatchError
+    from clamp_mm.fileio import DiskFullError
+    from clamp_mm.search.checkpointing import SearchStateError
     from clamp_mm.engine.preflight import QuantizeInputError, preflight
     cfg = configure(load_config(args), args)
     # Busy shared CPUs run faster with few threads; opt in per run.
@@ -155,9 +175,12 @@ def main(argv=None) -> dict:
         torch.set_num_threads(int(os.environ['CLAMP_NUM_THREADS']))
     try:
         preflight(cfg, cfg.get('load_from', None), cfg.work_dir,
-                  cfg.test_cfg.get('load_quantized', None))
+                  cfg.test_cfg.get('load_quantized', None),
+                  restart=args.restart)
     except QuantizeInputError as error:
         fail(str(error))
+    if args.restart:
+        discard_earlier_run(cfg)
 
     if args.launcher == 'pytorch':
         init_cpu_process_group(cfg)
@@ -169,7 +192,9 @@ def main(argv=None) -> dict:
         runner = Runner.from_cfg(cfg)
     try:
         metrics = runner.test()
-    except (CheckpointMismatchError, FileNotFoundError) as error:
+    except (CheckpointMismatchError, FileNotFoundError, DiskFullError,
+            QuantizedCheckpointError, RunStateMismatchError,
+            SearchStateError) as error:
         fail(' '.join(str(error).split()))
     print_results(runner)
     return metrics

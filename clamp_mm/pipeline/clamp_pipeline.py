@@ -24,11 +24,13 @@ from clamp_mm.models.base import ModelAdapter, find_adapter
 from clamp_mm.models.observer_calibration import calibrate_observers
 from clamp_mm.quant import QuantRecipe, set_quant_mode
 from clamp_mm.registry import CALIBRATORS, GENERATORS
+from clamp_mm.synth import model_identity
 from .building import build_in_scope
 from .cost import cost_report
 from .distributed import broadcast_quantization
 from .loop_config import DEFAULT_CALIBRATOR, DEFAULT_GENERATOR
 from .result import QuantizationResult
+from .run_state import begin_run_for, confirm_inputs, tensor_sha256
 from .stage_meter import StageMeter
 from .synthesis import synthesize
 
@@ -76,7 +78,8 @@ def quantize_model(model: nn.Module,
                    adapter: Optional[ModelAdapter] = None,
                    stage_meter=None,
                    on_images: Optional[Callable] = None,
-                   on_calibrated: Optional[Callable] = None
+                   on_calibrated: Optional[Callable] = None,
+                   run_identity: Optional[dict] = None
                    ) -> QuantizationResult:
     """CLAMP-quantize ``model`` in place, without any Runner.
 
@@ -120,9 +123,17 @@ def quantize_model(model: nn.Module,
             adapter)``, called once the observers are calibrated, before
             the calibrator runs (to score the observers' solution).
             Defaults to None.
+        run_identity (dict, optional): ``quantized_module``, ``checkpoint``
+            and ``run_seed`` of the run, recorded in the run fingerprint
+            with ``work_dir`` (see :mod:`clamp_mm.pipeline.run_state`).
+            Defaults to None (not known).
 
     Returns:
         QuantizationResult: The quantized model with its record.
+
+    Raises:
+        RunStateMismatchError: When ``work_dir`` holds search state of a
+            run with another fingerprint.
     """
     recipe = QuantRecipe() if recipe is None else QuantRecipe.from_dict(recipe)
     if adapter is None:
@@ -135,6 +146,11 @@ def quantize_model(model: nn.Module,
     parameter = next(model.parameters(), None)
     device = parameter.device if parameter is not None else 'cpu'
 
+    state_file = None
+    if work_dir is not None and dist.is_main_process():
+        state_file = begin_run_for(work_dir, recipe, generator, calibrator,
+                                   num_images, resolution, run_identity)
+    weights_sha256 = model_identity(model)
     metadata, reused = {}, False
     if images is None:
         cache_file = None if work_dir is None else osp.join(
@@ -143,6 +159,10 @@ def quantize_model(model: nn.Module,
             dataset, reused = synthesize(generator, adapter, num_images,
                                          resolution, cache_file)
         images, metadata = dataset.images, dataset.metadata
+    if work_dir is not None and dist.is_main_process():
+        confirm_inputs(work_dir, dict(images_sha256=tensor_sha256(images),
+                                      weights_sha256=weights_sha256),
+                       state_file, reused)
     images = images.to(device)
     if on_images is not None:
         on_images(images, adapter)
