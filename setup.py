@@ -35,6 +35,10 @@ setup(
     packages=find_packages(exclude=('tests', 'tests.*')),
     python_requires='>=3.11',
     install_requires=install_requires,
-    extras_require={'tests': ['pytest', 'pytest-timeout']},
+    extras_require={
+        'tests': ['pytest', 'pytest-timeout'],
+        # TensorboardVisBackend of mmengine's Visualizer (the run's scalars).
+        'tracking': ['tensorboard==2.20.0'],
+    },
     license='Apache-2.0',
 )

@@ -108,7 +108,7 @@ if ! installed mmcv "$mmcv_version"; then
 fi
 
 say "installing clamp_mm and the OpenMMLab packages"
-pip install -q -e "$repo[tests]" || fail "pip install -e . failed (see above)"
+pip install -q -e "$repo[tests,tracking]" || fail "pip install -e . failed (see above)"
 
 say "checking the stack"
 "$py" "$repo/tools/check_stack.py" || fail "stack check failed"

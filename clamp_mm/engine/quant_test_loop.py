@@ -246,6 +246,8 @@ class QuantTestLoop(TestLoop):
             self.generator, adapter, self.num_images, self.resolution,
             osp.join(work_dir, SYNTHETIC_IMAGES_FILE)
             if self.save_quantized else None)
+        #: The calibration set of the last run, with its provenance.
+        self.synthetic_dataset = dataset
         device = next(target.parameters()).device
         images = dataset.images.to(device)
         self.runner.call_hook('after_synthesis', images=images,

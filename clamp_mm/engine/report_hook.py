@@ -146,9 +146,11 @@ class RunReportHook(Hook):
     def after_synthesis(self, runner, images: torch.Tensor,
                         adapter: ModelAdapter) -> None:
         self._marks['synthesized'] = time.perf_counter()
-        generator = getattr(runner.test_loop, 'generator', None)
-        # Absent when the images came from the cache of an earlier run.
-        self._loss_log = plain_loss_log(getattr(generator, 'loss_log', None))
+        dataset = getattr(runner.test_loop, 'synthetic_dataset', None)
+        # Absent when the images came from the cache of an earlier run or
+        # from a generator that does not optimise.
+        self._loss_log = plain_loss_log(
+            dataset.metadata.get('loss_log') if dataset is not None else None)
         if self.tracking and self._loss_log and dist.is_main_process():
             log_stage1_losses(runner.visualizer, self._loss_log)
         self._marks['synthesized_handled'] = time.perf_counter()
