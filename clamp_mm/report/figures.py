@@ -13,7 +13,7 @@ import torch
 MAX_GRID_IMAGES = 32
 #: Quant points in the rows of the bit map, in display order.
 BIT_MAP_POINTS = ('weight', 'input', 'q', 'k', 'v', 'score', 'softmax',
-                  'attn_v', 'output')
+                  'attn_output', 'post_gelu', 'block_output')
 
 
 class FiguresUnavailable(ImportError):
@@ -129,6 +129,10 @@ def plot_patch_similarity(data: dict, path: str) -> str:
         for name, per_layer in data['densities'].items():
             axis.plot(centres, per_layer[index], label=name,
                       linewidth=1.8 if name == 'synthetic' else 1.0)
+        # Log scale: a collapsed set (all patches alike) spikes by orders of
+        # magnitude and would flatten every other curve.
+        axis.set_yscale('log')
+        axis.set_ylim(1e-3, None)
         axis.set_title(layer, fontsize=7)
         axis.set_xlabel('cosine similarity of patch pairs', fontsize=7)
         axis.tick_params(labelsize=6)
@@ -183,16 +187,20 @@ def plot_bit_map(bits: Dict[str, dict], path: str) -> str:
     layers, points, matrix = bit_map_matrix(bits)
     values = torch.tensor(matrix, dtype=torch.float32)
     masked = values.masked_fill(values == 0, float('nan')).numpy()
+    levels = sorted({int(v) for v in values.flatten().tolist() if v > 0})
+    levels = levels or [8]
     figure, axis = plt.subplots(
         figsize=(max(6.0, 0.16 * len(layers) + 2), 0.35 * len(points) + 2))
-    image = axis.imshow(masked, aspect='auto', cmap='viridis',
-                        vmin=float(values[values > 0].min()) if
-                        (values > 0).any() else 2, vmax=8)
+    # One colour per bit-width in use, ticks on the widths themselves.
+    colours = plt.get_cmap('viridis', max(2, levels[-1] - levels[0] + 1))
+    image = axis.imshow(masked, aspect='auto', cmap=colours,
+                        vmin=levels[0] - 0.5,
+                        vmax=max(levels[-1], levels[0] + 1) + 0.5)
     axis.set_yticks(range(len(points)))
     axis.set_yticklabels(points, fontsize=7)
     axis.set_xticks(range(len(layers)))
     axis.set_xticklabels(layers, rotation=90, fontsize=5)
-    figure.colorbar(image, ax=axis, label='bits')
+    figure.colorbar(image, ax=axis, label='bits', ticks=levels)
     axis.set_title('Bits per quantizer (blank: no quantizer there)',
                    fontsize=9)
     return _save(figure, path)

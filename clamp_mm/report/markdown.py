@@ -172,7 +172,9 @@ def search_section(run: RunFiles, figures) -> List[str]:
                     rows)
     lines += ['', f'{search["visits_done"]}/{search["total_visits"]} block '
               f'visits, {search["num_scored"]} candidates scored, finished: '
-              f'{search["finished"]}. Lower fitness is better.']
+              f'{search["finished"]}. Lower fitness is better; images '
+              'refreshed by the cyclic adaptation change its scale, so a '
+              'block\'s best can end above its first value.']
     return lines
 
 

@@ -208,7 +208,7 @@ def test_a_work_dir_that_is_not_a_finished_run_is_one_line(
             assert not osp.exists(osp.join(folder, REPORT_FILE))
 
 
-def test_no_report_flag_and_tensorboard_backend(tmp_path):
+def test_tensorboard_backend_in_a_run(tmp_path):
     pytest.importorskip('tensorboard')
     work_dir = run_quantize(
         tmp_path, "\nvisualizer = dict(type='Visualizer', vis_backends=["
@@ -218,3 +218,21 @@ def test_no_report_flag_and_tensorboard_backend(tmp_path):
                                 'events.out.tfevents.*'), recursive=True)
     assert events and all(osp.getsize(path) > 0 for path in events)
     assert osp.isfile(osp.join(work_dir, REPORT_FILE))
+
+
+def test_no_report_flag(tmp_path):
+    checkpoint, label_file = tiny_task.write_float_checkpoint(str(tmp_path))
+    config = tiny_task.write_config_file(
+        str(tmp_path), label_file, calibrator=None)
+    work_dir = str(tmp_path / 'work')
+    load_tool('quantize').main(
+        [config, checkpoint, '--work-dir', work_dir, '--no-report'])
+    assert osp.isfile(osp.join(work_dir, RESULTS_FILE))
+    assert not osp.exists(osp.join(work_dir, REPORT_FILE))
+    assert not osp.exists(osp.join(work_dir, RUN_DATA_FILE))
+    # The report can still be drawn afterwards, from the results alone.
+    load_tool('analyze_quant').main([work_dir])
+    text = read(osp.join(work_dir, REPORT_FILE))
+    assert all(f'## {title}\n' in text for title in SECTION_TITLES)
+    assert 'No search in this run' in text
+    assert 'Not measured in this run.' in text  # no sensitivity
