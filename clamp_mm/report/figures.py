@@ -10,7 +10,7 @@ from typing import Dict, List, Optional, Sequence
 import torch
 
 #: Pictures shown in the synthetic image grid at most.
-MAX_GRID_IMAGES = 32
+MAX_GRID_IMAGES = 16
 #: Quant points in the rows of the bit map, in display order.
 BIT_MAP_POINTS = ('weight', 'input', 'q', 'k', 'v', 'score', 'softmax',
                   'attn_output', 'post_gelu', 'block_output')
