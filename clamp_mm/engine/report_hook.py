@@ -24,10 +24,9 @@ from mmengine.model import is_model_wrapper
 
 from clamp_mm.models.base import ModelAdapter
 from clamp_mm.registry import HOOKS
-from clamp_mm.report import (analyse_quantized_model, load_run,
-                             log_final_metrics, log_search_fitness,
+from clamp_mm.report import (analyse_quantized_model, log_search_fitness,
                              log_stage1_losses, plain_loss_log,
-                             save_run_data, write_report)
+                             write_run_report)
 
 
 def first_test_batch(runner, max_images: int) -> Optional[torch.Tensor]:
@@ -142,7 +141,7 @@ class RunReportHook(Hook):
         stages['total'] = marks['end'] - marks['start']
         return stages
 
-    # ---- the loop's own hook points ------------------------------------------
+    # ---- the loop's own hook points -----------------------------------------
     def after_synthesis(self, runner, images: torch.Tensor,
                         adapter: ModelAdapter) -> None:
         self._marks['synthesized'] = time.perf_counter()
@@ -184,18 +183,12 @@ class RunReportHook(Hook):
         if not dist.is_main_process():
             return
         loop = runner.test_loop
-        results = getattr(loop, 'results', None) or {}
-        run_data = dict(self._analysis)
-        run_data.update(
+        # Stage-1 losses and search fitness went out as they came.
+        self.report_file = write_run_report(
+            runner.work_dir, self._analysis, loss_log=self._loss_log,
+            search=self._search, stage_seconds=self.stage_seconds(),
             label=getattr(loop, 'quantized_label', None),
-            stage_seconds=self.stage_seconds(),
-            loss_log=self._loss_log,
-            search=self._search,
+            visualizer=runner.visualizer if self.tracking else None,
+            tracked=('final', ),
             restored_from=getattr(loop, 'load_quantized', None))
-        save_run_data(runner.work_dir, run_data)
-        run = load_run(runner.work_dir)
-        if self.tracking and results.get('quantized'):
-            log_final_metrics(runner.visualizer, results['quantized'],
-                              results.get('fp'), run.results.get('cost'))
-        self.report_file = write_report(runner.work_dir, run)
         runner.logger.info(f'run report written to {self.report_file}')

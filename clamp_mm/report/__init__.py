@@ -9,6 +9,8 @@ and its calibration images) it measures and writes:
 - :mod:`.collect`: both, plus the bits of every quantizer, as plain data;
 - :mod:`.tracking`: stage-1 losses, search fitness and final metrics
   through mmengine's ``Visualizer`` (TensorBoard and other backends);
+- :mod:`.run_report`: the one call that ends a run (data, tracking,
+  report), for the loop's hook and runner-free callers;
 - :mod:`.figures`, :mod:`.markdown`, :mod:`.writer`: the report
   (``WORK_DIR/report.md`` with ``WORK_DIR/report/*.png``) and the
   comparison of two runs, redrawn from the work dir's files alone.
@@ -19,6 +21,7 @@ from .patch_density import gaussian_noise_like, patch_similarity_histograms
 from .run_files import (REPORT_DIR, REPORT_FILE, RESULTS_FILE, RUN_DATA_FILE,
                         NotAFinishedRunError, RunFiles, load_run,
                         save_run_data)
+from .run_report import write_run_report
 from .sensitivity import ALL_LAYERS, layer_sensitivity, quantizers_by_layer
 from .tracking import (final_scalars, log_final_metrics, log_search_fitness,
                        log_stage1_losses)
@@ -32,5 +35,6 @@ __all__ = [
     'plain_loss_log', 'quantizer_bits', 'quantizers_by_layer',
     'render_comparison', 'render_report', 'REPORT_DIR', 'REPORT_FILE',
     'RESULTS_FILE', 'RUN_DATA_FILE', 'RunFiles', 'save_run_data',
-    'SECTION_TITLES', 'write_comparison', 'write_report'
+    'SECTION_TITLES', 'write_comparison', 'write_report',
+    'write_run_report'
 ]

@@ -150,13 +150,13 @@ def density_section(run: RunFiles, figures) -> List[str]:
     sets = ', '.join(f'{name} ({count} images)'
                      for name, count in data['num_images'].items())
     lines = _figure(figures, 'patch_similarity', 'patch similarity density')
-    note = ('' if 'real' in data['densities'] else
+    note = (' Real images: the first batch of the task\'s test '
+            'dataloader.' if 'real' in data['densities'] else
             ' No real images were available, so the reference is Gaussian '
             'noise only.')
     return lines + [
         'Density of the cosine similarity of all patch pairs inside an '
-        'image, per MHSA layer, for the FP model on: ' + sets + '. Real '
-        'images are the first batch of the task\'s test dataloader.' + note
+        'image, per MHSA layer, for the FP model on: ' + sets + '.' + note
     ]
 
 

@@ -39,6 +39,7 @@ def test_fp_model_is_measured_and_modes_restored(quantized_vit):
 
 def test_noise_is_seeded():
     images = torch.zeros(2, 3, 4, 4)
-    assert torch.equal(gaussian_noise_like(images), gaussian_noise_like(images))
+    assert torch.equal(gaussian_noise_like(images),
+                       gaussian_noise_like(images))
     assert not torch.equal(gaussian_noise_like(images, 1),
                            gaussian_noise_like(images))

@@ -1,0 +1,72 @@
+"""write_run_report: the runner-free end of a run, and its edge cases."""
+import json
+import os
+import os.path as osp
+
+import pytest
+
+from clamp_mm.engine.results_table import RESULTS_FILE as ENGINE_RESULTS
+from clamp_mm.engine.results_table import write_results
+from clamp_mm.report import (REPORT_FILE, RESULTS_FILE, RUN_DATA_FILE,
+                             SECTION_TITLES, NotAFinishedRunError,
+                             analyse_quantized_model, write_run_report)
+from clamp_mm.report import figures
+
+
+def test_file_names_are_the_loops():
+    from clamp_mm.engine import SYNTHETIC_IMAGES_FILE
+    from clamp_mm.report.run_files import (
+        SYNTHETIC_IMAGES_FILE as REPORT_IMAGES)
+    assert RESULTS_FILE == ENGINE_RESULTS
+    assert REPORT_IMAGES == SYNTHETIC_IMAGES_FILE
+
+
+def finished_work_dir(folder):
+    write_results(str(folder), {'top1': 50.0}, {'top1': 60.0},
+                  dict(recipe=dict(weight_bits=4, act_bits=8),
+                       cost=dict(size_mb=0.25, float_size_mb=1.0,
+                                 gbops=0.5, float_gbops=8.0,
+                                 resolution=[16, 16])))
+    return str(folder)
+
+
+def test_runner_free_report_with_sensitivity(quantized_vit, tmp_path):
+    adapter, images = quantized_vit
+    work_dir = finished_work_dir(tmp_path)
+    analysis = analyse_quantized_model(adapter, images, progress=False)
+    path = write_run_report(work_dir, analysis,
+                            stage_seconds={'synthesis (stage 1)': 1.5})
+    assert path == osp.join(work_dir, REPORT_FILE)
+    text = open(path).read()
+    assert all(f'## {title}\n' in text for title in SECTION_TITLES)
+    assert '| top1 | 60.0000 | 50.0000 | -10.0000 |' in text
+    assert '| synthesis (stage 1) | 1.5 |' in text
+    assert '4.00x smaller' in text and '16.00x fewer' in text
+    run_data = json.load(open(osp.join(work_dir, RUN_DATA_FILE)))
+    assert len(run_data['sensitivity']) == len(analysis['sensitivity'])
+    assert set(run_data['patch_similarity']['densities']) == {
+        'synthetic', 'gaussian noise'}
+    assert 'Gaussian noise only' in text
+
+
+def test_unfinished_work_dir_refused_before_writing(tmp_path):
+    with pytest.raises(NotAFinishedRunError, match='no quant_results.json'):
+        write_run_report(str(tmp_path), {})
+    assert os.listdir(tmp_path) == []
+
+
+def test_without_matplotlib_the_report_says_so(quantized_vit, tmp_path,
+                                               monkeypatch):
+    def missing():
+        raise figures.FiguresUnavailable('matplotlib is not installed, so '
+                                         'the report has no figures')
+
+    monkeypatch.setattr(figures, 'pyplot', missing)
+    adapter, images = quantized_vit
+    work_dir = finished_work_dir(tmp_path)
+    text = open(write_run_report(
+        work_dir, analyse_quantized_model(adapter, images,
+                                          progress=False))).read()
+    assert '> matplotlib is not installed' in text
+    assert '![' not in text
+    assert '| (all layers) |' in text  # the tables are still there
