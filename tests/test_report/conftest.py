@@ -32,3 +32,17 @@ def tiny_quantized_vit(weight_bits: int = 4, act_bits: int = 8):
 @pytest.fixture
 def quantized_vit():
     return tiny_quantized_vit()
+
+
+@pytest.fixture(scope='module', autouse=True)
+def forget_mmengine_globals():
+    """Drop the default scope, visualizers, loggers and message hubs a
+    Runner left behind (as mmengine's RunnerTestCase does): a current
+    'mmengine' default scope would make later tests build mmpretrain
+    models from the wrong registry."""
+    yield
+    from mmengine.logging import MessageHub, MMLogger
+    from mmengine.registry import DefaultScope
+    from mmengine.visualization import Visualizer
+    for manager in (DefaultScope, Visualizer, MessageHub, MMLogger):
+        manager._instance_dict.clear()
