@@ -14,6 +14,7 @@ patch-similarity densities once the model is quantized, and at the end
 writes ``report/run_data.json`` and ``report.md`` (with its figures) into
 the work dir.
 """
+import os.path as osp
 import time
 from typing import Dict, List, Optional
 
@@ -27,6 +28,8 @@ from clamp_mm.registry import HOOKS
 from clamp_mm.report import (analyse_quantized_model, log_search_fitness,
                              log_stage1_losses, plain_loss_log,
                              write_run_report)
+from clamp_mm.report.run_files import SYNTHETIC_IMAGES_FILE
+from clamp_mm.synth.dataset import SyntheticImageDataset
 
 
 def first_test_batch(runner, max_images: int) -> Optional[torch.Tensor]:
@@ -54,6 +57,27 @@ def first_test_batch(runner, max_images: int) -> Optional[torch.Tensor]:
             inputs.shape[1] != 3:
         return None
     return inputs[:max_images].float()
+
+
+def synthesis_loss_log(runner) -> Optional[list]:
+    """The generator's loss log of the run's synthetic images.
+
+    Read from the loop's ``synthetic_dataset`` when it keeps one, else from
+    the metadata of the images file in the work dir (written before
+    ``after_synthesis``).
+
+    Returns:
+        list, optional: One dict per optimisation step; None for images
+        from a generator that does not optimise or cached by an older
+        version.
+    """
+    dataset = getattr(runner.test_loop, 'synthetic_dataset', None)
+    if dataset is None:
+        path = osp.join(runner.work_dir, SYNTHETIC_IMAGES_FILE)
+        if not osp.isfile(path):
+            return None
+        dataset = SyntheticImageDataset.load(path)
+    return dataset.metadata.get('loss_log')
 
 
 @HOOKS.register_module()
@@ -145,11 +169,7 @@ class RunReportHook(Hook):
     def after_synthesis(self, runner, images: torch.Tensor,
                         adapter: ModelAdapter) -> None:
         self._marks['synthesized'] = time.perf_counter()
-        dataset = getattr(runner.test_loop, 'synthetic_dataset', None)
-        # Absent when the images came from the cache of an earlier run or
-        # from a generator that does not optimise.
-        self._loss_log = plain_loss_log(
-            dataset.metadata.get('loss_log') if dataset is not None else None)
+        self._loss_log = plain_loss_log(synthesis_loss_log(runner))
         if self.tracking and self._loss_log and dist.is_main_process():
             log_stage1_losses(runner.visualizer, self._loss_log)
         self._marks['synthesized_handled'] = time.perf_counter()

@@ -70,3 +70,26 @@ def test_without_matplotlib_the_report_says_so(quantized_vit, tmp_path,
     assert '> matplotlib is not installed' in text
     assert '![' not in text
     assert '| (all layers) |' in text  # the tables are still there
+
+
+def test_hook_reads_the_loss_log_from_the_images_file(tmp_path):
+    """A loop that keeps no synthetic_dataset (the runner-free pipeline
+    behind it): the log comes from the images file's metadata."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from clamp_mm.engine.report_hook import synthesis_loss_log
+    from clamp_mm.synth import SyntheticImageDataset
+    runner = SimpleNamespace(test_loop=SimpleNamespace(),
+                             work_dir=str(tmp_path))
+    assert synthesis_loss_log(runner) is None
+    log = [dict(batch=0, round=0, iteration=0, total=1.5)]
+    SyntheticImageDataset(torch.zeros(1, 3, 4, 4),
+                          metadata=dict(loss_log=log)).save(
+                              str(tmp_path / 'synthetic_images.pth'))
+    assert synthesis_loss_log(runner) == log
+    kept = SyntheticImageDataset(torch.zeros(1, 3, 4, 4),
+                                 metadata=dict(loss_log=[]))
+    runner.test_loop.synthetic_dataset = kept
+    assert synthesis_loss_log(runner) == []
