@@ -5,8 +5,9 @@ missing or unexpected keys; quantizing a model that kept part of its random
 initialisation would give meaningless numbers, so the quantization loop and
 ``tools/quantize.py`` refuse such a checkpoint with one clear line.
 """
+import os
 import re
-from typing import Mapping
+from typing import Mapping, Optional, Tuple
 
 import torch
 from torch import nn
@@ -14,6 +15,9 @@ from torch import nn
 #: Prefixes wrappers add to parameter names (DDP, EMA), removed before
 #: comparing, as mmengine's Runner does.
 _WRAPPER_PREFIX = re.compile(r'^module\.')
+#: Checks that passed in this process, so tools/quantize.py's preflight and
+#: the loop read a checkpoint once: (file, size, mtime, architecture).
+_PASSED = set()
 
 
 class CheckpointMismatchError(ValueError):
@@ -57,6 +61,9 @@ def check_checkpoint_fits(model: nn.Module, path: str) -> None:
             missing, unexpected or of another shape, with examples.
     """
     expected = model.state_dict()
+    passed_key = _passed_key(path, expected)
+    if passed_key is not None and passed_key in _PASSED:
+        return
     found = checkpoint_state_dict(path)
     missing = sorted(set(expected) - set(found))
     unexpected = sorted(set(found) - set(expected))
@@ -64,6 +71,8 @@ def check_checkpoint_fits(model: nn.Module, path: str) -> None:
         name for name in set(expected) & set(found)
         if tuple(expected[name].shape) != tuple(found[name].shape))
     if not (missing or unexpected or reshaped):
+        if passed_key is not None:
+            _PASSED.add(passed_key)
         return
     problems = []
     if missing:
@@ -80,3 +89,17 @@ def check_checkpoint_fits(model: nn.Module, path: str) -> None:
     raise CheckpointMismatchError(
         f'checkpoint {path} does not fit {type(model).__name__} of this '
         f'config: {"; ".join(problems)}')
+
+
+def _passed_key(path: str, state: Mapping[str, torch.Tensor]
+                ) -> Optional[Tuple]:
+    """What identifies one check of a local file: the file as it is now and
+    the model's parameter names and shapes; None for a remote location."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    architecture = tuple((name, tuple(tensor.shape))
+                         for name, tensor in state.items())
+    return (os.path.abspath(path), stat.st_size, stat.st_mtime_ns,
+            hash(architecture))

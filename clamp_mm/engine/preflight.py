@@ -14,10 +14,10 @@ from typing import Optional
 from mmengine.config import Config
 from mmengine.registry import HOOKS, MODELS, DefaultScope
 
-from clamp_mm.quant import QuantRecipe
+from clamp_mm.pipeline import QuantLoopConfig
+from clamp_mm.pipeline.quantized_checkpoint import read_quantized
 from clamp_mm.registry import CALIBRATORS, GENERATORS, LOOPS
 from .checkpoint_check import check_checkpoint_fits
-from .quantized_checkpoint import read_quantized
 
 #: The loop type a quantization config must use.
 LOOP_TYPE = 'clamp_mm.QuantTestLoop'
@@ -80,32 +80,17 @@ def check_loop_cfg(cfg: Config) -> None:
             f'test_cfg.type is {loop_type!r}, expected {LOOP_TYPE!r}: '
             'inherit a quantization base from configs/_base_/ (e.g. '
             'clamp_w4a8.py)')
-    from clamp_mm.engine.quant_test_loop import quant_loop_fields
-    unknown = sorted(
-        set(loop_cfg) - set(quant_loop_fields()) -
-        {'type', 'fp16', '_scope_'})
-    if unknown:
-        raise QuantizeInputError(
-            f'test_cfg has unknown field(s) {unknown}; expected some of '
-            f'{sorted(quant_loop_fields())}')
     try:
-        QuantRecipe.from_dict(loop_cfg.get('recipe') or {})
+        config = QuantLoopConfig.from_dict(loop_cfg)
     except ValueError as error:
-        raise QuantizeInputError(
-            f'test_cfg.recipe: {_one_line(error)}') from None
-    num_images = loop_cfg.get('num_images', 32)
-    if not isinstance(num_images, int) or num_images < 1:
-        raise QuantizeInputError(f'test_cfg.num_images must be an int >= 1, '
-                                 f'got {num_images!r}')
-    generator = loop_cfg.get('generator') or dict(
-        type='clamp_mm.ClampGenerator')
-    _build_checked(GENERATORS, generator, 'test_cfg.generator', 'clamp_mm')
-    calibrator = loop_cfg.get('calibrator',
-                              dict(type='clamp_mm.EvolutionaryCalibrator'))
-    if calibrator is not None:
-        calibrator = dict(calibrator, work_dir=None)
-        _build_checked(CALIBRATORS, calibrator, 'test_cfg.calibrator',
-                       'clamp_mm')
+        message = _one_line(error)
+        separator = ' ' if message.startswith('has ') else '.'
+        raise QuantizeInputError(f'test_cfg{separator}{message}') from None
+    _build_checked(GENERATORS, config.generator, 'test_cfg.generator',
+                   'clamp_mm')
+    if config.calibrator is not None:
+        _build_checked(CALIBRATORS, dict(config.calibrator, work_dir=None),
+                       'test_cfg.calibrator', 'clamp_mm')
     scope = cfg.get('default_scope', 'mmengine')
     for hook in cfg.get('custom_hooks', None) or []:
         with DefaultScope.overwrite_default_scope(scope):

@@ -180,12 +180,6 @@ class QuantRecipe:
         return dict(type=OBSERVER_NAMES[name],
                     **self.observer_kwargs.get(name, {}))
 
-    def observer_name(self, point: str) -> str:
-        """Short observer name (``'minmax'`` ...) for a quant point."""
-        default = self.weight_observer if point == 'weight' else \
-            self.act_observer
-        return self.point_observers.get(point, default)
-
     # ---- dict round trip -----------------------------------------------------
     @classmethod
     def from_dict(cls, cfg: Mapping) -> 'QuantRecipe':
