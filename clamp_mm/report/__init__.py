@@ -21,7 +21,7 @@ from .patch_density import gaussian_noise_like, patch_similarity_histograms
 from .run_files import (REPORT_DIR, REPORT_FILE, RESULTS_FILE, RUN_DATA_FILE,
                         NotAFinishedRunError, RunFiles, load_run,
                         save_run_data)
-from .run_report import write_run_report
+from .run_report import report_quantization, write_run_report
 from .sensitivity import ALL_LAYERS, layer_sensitivity, quantizers_by_layer
 from .tracking import (final_scalars, log_final_metrics, log_search_fitness,
                        log_stage1_losses)
@@ -33,7 +33,8 @@ __all__ = [
     'load_run', 'log_final_metrics', 'log_search_fitness',
     'log_stage1_losses', 'NotAFinishedRunError', 'patch_similarity_histograms',
     'plain_loss_log', 'quantizer_bits', 'quantizers_by_layer',
-    'render_comparison', 'render_report', 'REPORT_DIR', 'REPORT_FILE',
+    'render_comparison', 'render_report', 'report_quantization',
+    'REPORT_DIR', 'REPORT_FILE',
     'RESULTS_FILE', 'RUN_DATA_FILE', 'RunFiles', 'save_run_data',
     'SECTION_TITLES', 'write_comparison', 'write_report',
     'write_run_report'

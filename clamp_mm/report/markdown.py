@@ -63,6 +63,10 @@ def _metric_rows(quantized: dict, fp: Optional[dict]) -> List[List[str]]:
 
 def metrics_section(run: RunFiles, figures) -> List[str]:
     quantized, fp = run.results['quantized'], run.results.get('fp')
+    if not quantized and not fp:
+        return ['No metrics: the model was quantized without an evaluation '
+                '(`clamp_mm.quantize_model`; `tools/quantize.py` evaluates '
+                'it with the task\'s metrics).']
     header = ['metric'] + (['FP'] if fp is not None else []) + [run.label]
     if fp is not None:
         header.append('delta')

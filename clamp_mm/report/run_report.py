@@ -8,6 +8,9 @@ into a work dir::
     write_run_report(work_dir, analysis, loss_log=generator.loss_log,
                      search=result.summary(), stage_seconds=times)
 """
+import json
+import os
+import os.path as osp
 from typing import Iterable, Mapping, Optional
 
 from .collect import plain_loss_log
@@ -73,3 +76,61 @@ def write_run_report(work_dir: str,
                               run.results.get('fp'),
                               run.results.get('cost'))
     return write_report(work_dir, run)
+
+
+def report_quantization(result, work_dir: str,
+                        metrics: Optional[Mapping] = None,
+                        fp_metrics: Optional[Mapping] = None,
+                        visualizer=None, sensitivity: bool = True,
+                        progress: bool = True) -> str:
+    """The report of a runner-free :func:`clamp_mm.quantize_model` run.
+
+    Writes ``quant_results.json`` (the metrics given, the recipe, the cost
+    and the search record of ``result``), then the report data and
+    ``report.md``, with the per-layer sensitivity measured on
+    ``result.images``.
+
+    Args:
+        result (QuantizationResult): What ``quantize_model`` returned.
+        work_dir (str): Where the report goes.
+        metrics (Mapping, optional): The quantized model's metrics, if the
+            caller evaluated it. Defaults to None (the table says none).
+        fp_metrics (Mapping, optional): The FP model's. Defaults to None.
+        visualizer (Visualizer, optional): Receives the scalars.
+            Defaults to None.
+        sensitivity (bool): Measure the per-layer sensitivity.
+            Defaults to True.
+        progress (bool): Progress bar of the sensitivity. Defaults to True.
+
+    Returns:
+        str: The report's path.
+    """
+    from .collect import analyse_quantized_model
+    from .run_files import RESULTS_FILE
+    os.makedirs(work_dir, exist_ok=True)
+    content = dict(quantized=_plain(dict(metrics or {})),
+                   fp=_plain(dict(fp_metrics)) if fp_metrics else None,
+                   recipe=result.recipe.to_dict(), cost=_plain(result.cost),
+                   search=_plain(result.search_record()))
+    with open(osp.join(work_dir, RESULTS_FILE), 'w') as file:
+        json.dump(content, file, indent=1)
+    analysis = analyse_quantized_model(result.adapter, result.images,
+                                       sensitivity=sensitivity,
+                                       progress=progress)
+    search = result.search.summary() if result.search is not None else None
+    return write_run_report(work_dir, analysis,
+                            loss_log=result.metadata.get('loss_log'),
+                            search=search,
+                            stage_seconds=result.stage_seconds,
+                            label=result.label, visualizer=visualizer)
+
+
+def _plain(value):
+    """Numbers, strings, lists and dicts as JSON-able data."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value.item() if hasattr(value, 'item') else str(value)

@@ -93,3 +93,36 @@ def test_hook_reads_the_loss_log_from_the_images_file(tmp_path):
                                  metadata=dict(loss_log=[]))
     runner.test_loop.synthetic_dataset = kept
     assert synthesis_loss_log(runner) == []
+
+
+def test_quantize_model_writes_the_report_when_asked(tmp_path):
+    """The runner-free API: quantize_model(..., work_dir, report=True)."""
+    import clamp_mm
+    from timm.models.vision_transformer import VisionTransformer
+    model = VisionTransformer(img_size=16, patch_size=4, embed_dim=16,
+                              depth=2, num_heads=2, mlp_ratio=2.0,
+                              num_classes=4).eval()
+    work_dir = str(tmp_path / 'work')
+    result = clamp_mm.quantize_model(
+        model, dict(weight_bits=4, act_bits=8),
+        generator=dict(type='clamp_mm.ClampGenerator', iterations=2,
+                       warmup_iterations=1, batch_size=4, progress=False),
+        calibrator=None, num_images=4, work_dir=work_dir, report=True)
+    text = open(osp.join(work_dir, REPORT_FILE)).read()
+    assert all(f'## {title}\n' in text for title in SECTION_TITLES)
+    assert 'No metrics: the model was quantized without an' in text
+    run_data = json.load(open(osp.join(work_dir, RUN_DATA_FILE)))
+    assert len(run_data['loss_log']) == 2  # the generator's two steps
+    assert run_data['stage_seconds'] == pytest.approx(result.stage_seconds)
+    assert run_data['sensitivity'][-1]['layer'] == '(all layers)'
+    results = json.load(open(osp.join(work_dir, RESULTS_FILE)))
+    assert results['cost'] == result.cost
+    # Without report=True nothing but the images cache is written.
+    other = str(tmp_path / 'other')
+    clamp_mm.quantize_model(
+        model.__class__(img_size=16, patch_size=4, embed_dim=16, depth=2,
+                        num_heads=2, mlp_ratio=2.0, num_classes=4).eval(),
+        generator=dict(type='clamp_mm.ClampGenerator', iterations=1,
+                       warmup_iterations=0, batch_size=4, progress=False),
+        calibrator=None, num_images=4, work_dir=other)
+    assert not osp.exists(osp.join(other, REPORT_FILE))
