@@ -3,7 +3,7 @@ import os
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from . import figures as figure_module
+import clamp_mm.report.figures as figure_module
 from .markdown import render_comparison, render_report
 from .run_files import REPORT_DIR, REPORT_FILE, RunFiles, load_run
 
