@@ -10,7 +10,9 @@ The config's ``test_cfg`` is a ``clamp_mm.QuantTestLoop`` (inherit one of
 ``configs/_base_/clamp_*.py``): the run synthesizes calibration data,
 calibrates and searches the quantization parameters, saves the quantized
 model and the images to the work dir, and evaluates; ``--fp`` evaluates the
-float model too and prints both side by side. Bad input ends the run with
+float model too and prints both side by side. Every run ends by writing
+its report, ``WORK_DIR/report.md`` (``--no-report`` skips it;
+``tools/analyze_quant.py WORK_DIR`` redraws it). Bad input ends the run with
 one line on stderr and exit status 2, before anything is written.
 """
 import argparse
@@ -51,6 +53,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='discard the search state an earlier run left in the work dir '
         '(a run with other settings stops with an error instead of mixing '
         'the two) and start afresh')
+    parser.add_argument(
+        '--no-report', action='store_true',
+        help='do not write the run report (WORK_DIR/report.md: metrics, '
+        'cost, stage times, figures, per-layer sensitivity)')
     parser.add_argument(
         '--cfg-options', nargs='+', action=_DictAction, default={},
         help='override config settings, key=value pairs (mmengine syntax), '
@@ -113,6 +119,8 @@ def configure(cfg, args: argparse.Namespace):
         cfg.load_from = None
     if args.fp:
         cfg.test_cfg.evaluate_fp = True
+    if not args.no_report:
+        add_report_hook(cfg)
     if args.out is not None:
         if not args.out.endswith(('.pkl', '.pickle')):
             fail(f'--out must be a .pkl or .pickle file, got {args.out}')
@@ -123,6 +131,16 @@ def configure(cfg, args: argparse.Namespace):
         evaluators.append(dict(type='DumpResults', out_file_path=args.out))
         cfg.test_evaluator = evaluators
     return cfg
+
+
+def add_report_hook(cfg) -> None:
+    """Append ``clamp_mm.RunReportHook`` to the config's custom hooks,
+    unless the config already has one (its settings then win)."""
+    hooks = list(cfg.get('custom_hooks', None) or [])
+    if not any(str(hook.get('type', '')).endswith('RunReportHook')
+               for hook in hooks):
+        hooks.append(dict(type='clamp_mm.RunReportHook'))
+    cfg.custom_hooks = hooks
 
 
 def init_cpu_process_group(cfg) -> None:

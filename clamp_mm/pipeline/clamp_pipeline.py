@@ -79,8 +79,8 @@ def quantize_model(model: nn.Module,
                    stage_meter=None,
                    on_images: Optional[Callable] = None,
                    on_calibrated: Optional[Callable] = None,
-                   run_identity: Optional[dict] = None
-                   ) -> QuantizationResult:
+                   run_identity: Optional[dict] = None,
+                   report: bool = False) -> QuantizationResult:
     """CLAMP-quantize ``model`` in place, without any Runner.
 
     Args:
@@ -127,6 +127,12 @@ def quantize_model(model: nn.Module,
             and ``run_seed`` of the run, recorded in the run fingerprint
             with ``work_dir`` (see :mod:`clamp_mm.pipeline.run_state`).
             Defaults to None (not known).
+        report (bool): With ``work_dir``, also write the run report
+            (``work_dir/report.md``: cost, stage times, images, losses,
+            densities, search, bits, per-layer sensitivity; no task
+            metrics, this function evaluates nothing). Off by default: the
+            quantization loop writes a fuller one after its evaluation.
+            Defaults to False.
 
     Returns:
         QuantizationResult: The quantized model with its record.
@@ -191,8 +197,12 @@ def quantize_model(model: nn.Module,
     mixed = search is not None and getattr(
         getattr(calibrator, 'config', None), 'mixed_precision',
         None) is not None
-    return QuantizationResult(
+    result = QuantizationResult(
         model=model, adapter=adapter, recipe=recipe, images=images,
         metadata=metadata, reused_images=reused, search=search,
         cost=cost_report(model, adapter, resolution),
         stage_seconds=dict(meter.seconds), mixed_precision=mixed)
+    if report and work_dir is not None and dist.is_main_process():
+        from clamp_mm.report import report_quantization
+        report_quantization(result, work_dir)
+    return result
