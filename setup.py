@@ -49,6 +49,8 @@ setup(
         'bench': bench_requires,
         # The tests exercise the harness too.
         'tests': ['pytest', 'pytest-timeout'] + bench_requires,
+        # TensorboardVisBackend of mmengine's Visualizer (the run's scalars).
+        'tracking': ['tensorboard==2.20.0'],
     },
     license='Apache-2.0',
 )

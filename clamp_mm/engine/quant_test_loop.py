@@ -28,7 +28,10 @@ from clamp_mm.pipeline.quantized_checkpoint import (load_quantized,
 from clamp_mm.quant import QuantRecipe, set_quant_mode
 from clamp_mm.quant.report import quant_summary
 from clamp_mm.registry import GENERATORS, LOOPS
-from .checkpoint_check import check_checkpoint_fits
+from clamp_mm.pipeline.distributed import collect_results_under
+from clamp_mm.pipeline.run_seed import configured_run_seed, seeded
+from .checkpoint_check import check_checkpoint_fits, check_finite_weights
+from .coco_box_check import warn_bad_coco_boxes
 from .results_table import (combine_metrics, side_by_side_table,
                             write_results)
 from .target_module import resolve_target
@@ -75,13 +78,17 @@ class QuantTestLoop(TestLoop):
                  fp16: bool = False,
                  **fields) -> None:
         super().__init__(runner, dataloader, evaluator, fp16)
+        collect_results_under(self.evaluator, runner.work_dir)
         # Validated here, before any weight is loaded or any file written.
         #: The run's typed config.
         self.config = QuantLoopConfig.from_dict(fields)
         self.recipe = self.config.recipe
-        self.generator = build_in_scope(GENERATORS, self.config.generator)
-        self.calibrator = build_calibrator(self.config.calibrator,
-                                           runner.work_dir)
+        # randomness.seed seeds the components that set no seed of their own.
+        self.run_seed = configured_run_seed(getattr(runner, 'cfg', None))
+        self.generator = build_in_scope(GENERATORS, seeded(
+            self.config.generator, self.run_seed))
+        self.calibrator = build_calibrator(
+            seeded(self.config.calibrator, self.run_seed), runner.work_dir)
         # Set by a mixed-precision search: the average bits it reached.
         self._label: Optional[str] = None
         #: Metrics of the last run: ``{'fp': ..., 'quantized': ...}``.
@@ -118,6 +125,7 @@ class QuantTestLoop(TestLoop):
         """
         self.runner.call_hook('before_test')
         self.runner.model.eval()
+        warn_bad_coco_boxes(self.dataloader.dataset, self.runner.logger)
         fp_metrics = None
         extra = {}
         if self.config.load_quantized:
@@ -182,6 +190,9 @@ class QuantTestLoop(TestLoop):
                 'no load_from: quantizing the randomly initialised model')
         elif self.config.strict_checkpoint:
             check_checkpoint_fits(self.model, checkpoint)
+        if checkpoint is not None:
+            check_finite_weights(self.model.state_dict(),
+                                 f'the model loaded from {checkpoint}')
 
     def _quantize(self) -> dict:
         """Run the pipeline on the target, save. Returns extras for the
@@ -196,7 +207,11 @@ class QuantTestLoop(TestLoop):
             work_dir=work_dir if self.config.save_quantized else None,
             adapter=adapter,
             on_images=lambda images, adapter: self.runner.call_hook(
-                'after_synthesis', images=images, adapter=adapter))
+                'after_synthesis', images=images, adapter=adapter),
+            run_identity=dict(
+                quantized_module=self.config.quantized_module,
+                checkpoint=getattr(self.runner, '_load_from', None),
+                run_seed=self.run_seed))
         set_quant_mode(self.model, 'quantize')
         extra = {}
         if result.search is not None:

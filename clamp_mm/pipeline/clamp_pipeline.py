@@ -24,11 +24,13 @@ from clamp_mm.models.base import ModelAdapter, find_adapter
 from clamp_mm.models.observer_calibration import calibrate_observers
 from clamp_mm.quant import QuantRecipe, set_quant_mode
 from clamp_mm.registry import CALIBRATORS, GENERATORS
+from clamp_mm.synth import model_identity
 from .building import build_in_scope
 from .cost import cost_report
 from .distributed import broadcast_quantization
 from .loop_config import DEFAULT_CALIBRATOR, DEFAULT_GENERATOR
 from .result import QuantizationResult
+from .run_state import begin_run_for, confirm_inputs, tensor_sha256
 from .stage_meter import StageMeter
 from .synthesis import synthesize
 
@@ -76,8 +78,9 @@ def quantize_model(model: nn.Module,
                    adapter: Optional[ModelAdapter] = None,
                    stage_meter=None,
                    on_images: Optional[Callable] = None,
-                   on_calibrated: Optional[Callable] = None
-                   ) -> QuantizationResult:
+                   on_calibrated: Optional[Callable] = None,
+                   run_identity: Optional[dict] = None,
+                   report: bool = False) -> QuantizationResult:
     """CLAMP-quantize ``model`` in place, without any Runner.
 
     Args:
@@ -120,9 +123,23 @@ def quantize_model(model: nn.Module,
             adapter)``, called once the observers are calibrated, before
             the calibrator runs (to score the observers' solution).
             Defaults to None.
+        run_identity (dict, optional): ``quantized_module``, ``checkpoint``
+            and ``run_seed`` of the run, recorded in the run fingerprint
+            with ``work_dir`` (see :mod:`clamp_mm.pipeline.run_state`).
+            Defaults to None (not known).
+        report (bool): With ``work_dir``, also write the run report
+            (``work_dir/report.md``: cost, stage times, images, losses,
+            densities, search, bits, per-layer sensitivity; no task
+            metrics, this function evaluates nothing). Off by default: the
+            quantization loop writes a fuller one after its evaluation.
+            Defaults to False.
 
     Returns:
         QuantizationResult: The quantized model with its record.
+
+    Raises:
+        RunStateMismatchError: When ``work_dir`` holds search state of a
+            run with another fingerprint.
     """
     recipe = QuantRecipe() if recipe is None else QuantRecipe.from_dict(recipe)
     if adapter is None:
@@ -135,6 +152,11 @@ def quantize_model(model: nn.Module,
     parameter = next(model.parameters(), None)
     device = parameter.device if parameter is not None else 'cpu'
 
+    state_file = None
+    if work_dir is not None and dist.is_main_process():
+        state_file = begin_run_for(work_dir, recipe, generator, calibrator,
+                                   num_images, resolution, run_identity)
+    weights_sha256 = model_identity(model)
     metadata, reused = {}, False
     if images is None:
         cache_file = None if work_dir is None else osp.join(
@@ -143,6 +165,10 @@ def quantize_model(model: nn.Module,
             dataset, reused = synthesize(generator, adapter, num_images,
                                          resolution, cache_file)
         images, metadata = dataset.images, dataset.metadata
+    if work_dir is not None and dist.is_main_process():
+        confirm_inputs(work_dir, dict(images_sha256=tensor_sha256(images),
+                                      weights_sha256=weights_sha256),
+                       state_file, reused)
     images = images.to(device)
     if on_images is not None:
         on_images(images, adapter)
@@ -171,8 +197,12 @@ def quantize_model(model: nn.Module,
     mixed = search is not None and getattr(
         getattr(calibrator, 'config', None), 'mixed_precision',
         None) is not None
-    return QuantizationResult(
+    result = QuantizationResult(
         model=model, adapter=adapter, recipe=recipe, images=images,
         metadata=metadata, reused_images=reused, search=search,
         cost=cost_report(model, adapter, resolution),
         stage_seconds=dict(meter.seconds), mixed_precision=mixed)
+    if report and work_dir is not None and dist.is_main_process():
+        from clamp_mm.report import report_quantization
+        report_quantization(result, work_dir)
+    return result

@@ -3,6 +3,7 @@
 Every function is a no-op, or the single-process computation, when no
 process group is initialised, so the loop has one code path.
 """
+import os.path as osp
 from typing import List
 
 import torch
@@ -94,3 +95,22 @@ def broadcast_tensor(tensor: torch.Tensor, src: int = 0) -> torch.Tensor:
     holder = [tensor]
     dist.broadcast_object_list(holder, src=src)
     return holder[0]
+
+
+#: Folder, inside the work dir, where metrics collect the ranks' results.
+COLLECT_DIR = '.dist_collect'
+
+
+def collect_results_under(evaluator, work_dir: str) -> None:
+    """Make the evaluator's CPU-collecting metrics gather the ranks' results
+    under ``work_dir`` instead of mmengine's default ``./.dist_test`` (the
+    folder the run was started from, often a source checkout).
+
+    Args:
+        evaluator (Evaluator): The loop's evaluator.
+        work_dir (str): The run's work dir, shared by the ranks.
+    """
+    for metric in getattr(evaluator, 'metrics', []):
+        if getattr(metric, 'collect_device', None) == 'cpu' and \
+                getattr(metric, 'collect_dir', None) is None:
+            metric.collect_dir = osp.join(work_dir, COLLECT_DIR)

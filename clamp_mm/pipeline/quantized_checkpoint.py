@@ -7,13 +7,14 @@ bit-width of every quantizer (mixed precision changes them per layer), which
 sub-module was quantized, and the full state dict (float weights plus the
 quantizers' ranges, scales and zero points).
 """
-import os
 import os.path as osp
+import pickle
 from typing import Dict, Optional
 
 import torch
 from torch import nn
 
+from clamp_mm.fileio import atomic_torch_save
 from clamp_mm.models import find_adapter
 from clamp_mm.quant import (QuantRecipe, iter_quantizers, quantize,
                             set_quant_mode)
@@ -22,6 +23,11 @@ from clamp_mm.quant import (QuantRecipe, iter_quantizers, quantize,
 CHECKPOINT_KIND = 'clamp_mm.quantized_model'
 #: Version of the file layout; bumped when it changes.
 CHECKPOINT_VERSION = 1
+
+
+class QuantizedCheckpointError(ValueError):
+    """A quantized checkpoint that is unreadable or does not fit the model;
+    the message is one line."""
 
 
 def save_quantized(model: nn.Module,
@@ -47,8 +53,9 @@ def save_quantized(model: nn.Module,
     """
     bits = {name: quantizer.bits for name, quantizer in iter_quantizers(model)}
     if not bits:
-        raise ValueError('the model holds no TensorQuantizer: quantize it '
-                         'before saving a quantized checkpoint')
+        raise QuantizedCheckpointError(
+            'the model holds no TensorQuantizer: quantize it '
+            'before saving a quantized checkpoint')
     content = dict(
         kind=CHECKPOINT_KIND,
         version=CHECKPOINT_VERSION,
@@ -60,12 +67,9 @@ def save_quantized(model: nn.Module,
             for name, tensor in model.state_dict().items()
         },
         meta=dict(meta or {}))
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    temporary = f'{path}.tmp{os.getpid()}'
-    torch.save(content, temporary)
-    # Rename last: an interrupted save never leaves a truncated checkpoint.
-    os.replace(temporary, path)
-    return path
+    # Renamed last: an interrupted save never leaves a truncated checkpoint;
+    # a full disk leaves no temporary file and says how much is needed.
+    return atomic_torch_save(content, path)
 
 
 def read_quantized(path: str) -> dict:
@@ -73,19 +77,29 @@ def read_quantized(path: str) -> dict:
 
     Raises:
         FileNotFoundError: When ``path`` does not exist.
-        ValueError: When the file is not a clamp_mm quantized checkpoint of
-            a known version.
+        QuantizedCheckpointError: When the file is truncated, not a torch
+            file, or not a clamp_mm quantized checkpoint of a known
+            version.
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f'quantized checkpoint {path} does not exist')
-    content = torch.load(path, map_location='cpu', weights_only=True)
+    try:
+        content = torch.load(path, map_location='cpu', weights_only=True)
+    except (RuntimeError, OSError, EOFError, pickle.UnpicklingError) as error:
+        reason = ' '.join(str(error).split())[:120]
+        raise QuantizedCheckpointError(
+            f'{path} is truncated or not a torch file, expected '
+            'a quantized checkpoint written by tools/quantize.py '
+            f'({reason})') from None
     if not isinstance(content, dict) or content.get('kind') != \
             CHECKPOINT_KIND:
-        raise ValueError(f'{path} is not a clamp_mm quantized checkpoint '
-                         '(written by save_quantized / tools/quantize.py)')
+        raise QuantizedCheckpointError(
+            f'{path} is not a clamp_mm quantized checkpoint '
+            '(written by save_quantized / tools/quantize.py)')
     if content.get('version') != CHECKPOINT_VERSION:
-        raise ValueError(f'{path} has version {content.get("version")}, '
-                         f'expected {CHECKPOINT_VERSION}')
+        raise QuantizedCheckpointError(
+            f'{path} has version {content.get("version")}, '
+            f'expected {CHECKPOINT_VERSION}')
     return content
 
 
@@ -106,16 +120,17 @@ def load_quantized(model: nn.Module, path: str) -> Dict:
         dict: The checkpoint's content (recipe, bits, meta ...).
 
     Raises:
-        ValueError: When the checkpoint does not fit ``model``; the message
-            names the first differing keys.
+        QuantizedCheckpointError: When the checkpoint does not fit
+            ``model``; the message names the first differing keys.
     """
     content = read_quantized(path)
     name = content['quantized_module']
     try:
         target = model.get_submodule(name) if name else model
     except AttributeError:
-        raise ValueError(f'{path} quantized the sub-module {name!r}, which '
-                         f'{type(model).__name__} does not have') from None
+        raise QuantizedCheckpointError(
+            f'{path} quantized the sub-module {name!r}, which '
+            f'{type(model).__name__} does not have') from None
     quantize(target, QuantRecipe.from_dict(content['recipe']), None,
              find_adapter(target))
     quantizers = dict(iter_quantizers(model))
@@ -123,9 +138,10 @@ def load_quantized(model: nn.Module, path: str) -> Dict:
     if set(saved_bits) != set(quantizers):
         missing = sorted(set(saved_bits) - set(quantizers))[:3]
         extra = sorted(set(quantizers) - set(saved_bits))[:3]
-        raise ValueError(f'{path} does not fit {type(model).__name__}: '
-                         f'quantizers only in the checkpoint {missing}, only '
-                         f'in the model {extra}')
+        raise QuantizedCheckpointError(
+            f'{path} does not fit {type(model).__name__}: '
+            f'quantizers only in the checkpoint {missing}, only '
+            f'in the model {extra}')
     for quantizer_name, bits in saved_bits.items():
         quantizers[quantizer_name].bits = int(bits)
     try:
@@ -133,10 +149,11 @@ def load_quantized(model: nn.Module, path: str) -> Dict:
                                              strict=False)
     except RuntimeError as error:  # shape mismatches
         first_line = str(error).strip().splitlines()[-1].strip()
-        raise ValueError(f'{path} does not fit {type(model).__name__}: '
-                         f'{first_line}') from None
+        raise QuantizedCheckpointError(
+            f'{path} does not fit {type(model).__name__}: '
+            f'{first_line}') from None
     if incompatible.missing_keys or incompatible.unexpected_keys:
-        raise ValueError(
+        raise QuantizedCheckpointError(
             f'{path} does not fit {type(model).__name__}: '
             f'{len(incompatible.missing_keys)} missing keys (e.g. '
             f'{incompatible.missing_keys[:3]}), '

@@ -84,6 +84,9 @@ def synthesize(generator: BaseGenerator,
     ], model_class=type(adapter.model).__name__)
     if rank_generator.targets is not None and world_size == 1:
         metadata['targets'] = rank_generator.targets.tolist()
+    if getattr(rank_generator, 'loss_log', None):
+        # This rank's optimisation steps (the run report plots rank 0's).
+        metadata['loss_log'] = list(rank_generator.loss_log)
     dataset = SyntheticImageDataset(images, metadata=metadata)
     if rank == 0 and cache_file is not None:
         dataset.save(cache_file, overwrite=True)

@@ -17,6 +17,8 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
+from clamp_mm.models.base import find_adapter
+from clamp_mm.models.image_check import check_calibration_images
 from clamp_mm.models.observer_calibration import calibrate_observers
 from clamp_mm.registry import CALIBRATORS
 from .config import SearchConfig
@@ -88,6 +90,7 @@ class EvolutionaryCalibrator:
             SearchResult: Per-block fitness, per-quantizer bits, size,
             BOPs, timings. The model holds the best parameters found.
         """
+        check_calibration_images(images, find_adapter(model))
         if recipe is not None:
             model = initialise_from_observers(model, images, recipe)
         run = SearchRun(self.config, model, images, as_refresh_fn(refresh_fn))

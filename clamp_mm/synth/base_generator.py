@@ -57,8 +57,10 @@ def resolve_resolution(adapter: ModelAdapter,
 
 def split_into_batches(num_images: int, batch_size: int) -> List[int]:
     """Sizes of the batches that make up ``num_images`` images."""
-    if num_images < 1:
-        raise ValueError(f'num_images={num_images} is invalid, expected >= 1')
+    if isinstance(num_images, bool) or not isinstance(num_images, int) or \
+            num_images < 1:
+        raise ValueError(f'num_images={num_images!r} is invalid, expected an '
+                         'int >= 1')
     if batch_size < 1:
         raise ValueError(f'batch_size={batch_size} is invalid, expected >= 1')
     full, rest = divmod(num_images, batch_size)

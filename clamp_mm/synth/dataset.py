@@ -5,13 +5,13 @@ Images are stored already normalised (the input space of
 the resolution and a hash of the model's weights, so a later run can reuse
 them instead of generating again, and refuses them for another model.
 """
-import os
 import os.path as osp
 from typing import Optional
 
 import torch
 from torch.utils.data import Dataset
 
+from clamp_mm.fileio import atomic_torch_save
 from clamp_mm.registry import DATASETS
 from .base_generator import (BaseGenerator, ModelLike, Resolution, as_adapter,
                              resolve_resolution)
@@ -116,16 +116,12 @@ class SyntheticImageDataset(Dataset):
             raise FileExistsError(
                 f'{path} already exists; pass overwrite=True to replace it '
                 'or choose another path')
-        folder = osp.dirname(osp.abspath(path))
-        os.makedirs(folder, exist_ok=True)
-        temporary = f'{path}.tmp{os.getpid()}'
-        torch.save(
+        # A crash or a full disk never leaves a truncated file at the
+        # destination, nor a temporary file beside it.
+        atomic_torch_save(
             dict(format_version=FILE_FORMAT_VERSION,
                  images=self.images.detach().cpu().contiguous(),
-                 metadata=self.metadata), temporary)
-        # Rename last: a crash mid-write never leaves a truncated file at
-        # the destination.
-        os.replace(temporary, path)
+                 metadata=self.metadata), path)
 
     @classmethod
     def load(cls,

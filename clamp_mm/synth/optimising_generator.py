@@ -16,6 +16,7 @@ from mmengine.logging import MMLogger
 from mmengine.utils import ProgressBar
 
 from clamp_mm.models.base import ModelAdapter
+from clamp_mm.models.image_check import check_resolution
 from .augment import random_horizontal_flip, random_roll
 from .budget import DEFAULT_REFRESH_ITERATIONS, scaled_warmup
 from .base_generator import (BaseGenerator, ModelLike, Resolution, as_adapter,
@@ -221,6 +222,8 @@ class OptimisingGenerator(BaseGenerator):
         adapter = as_adapter(model)
         quantized_adapter = as_adapter(quantized_model)
         height, width = resolution_hw = resolve_resolution(adapter, resolution)
+        split_into_batches(num_images, self.batch_size)  # checks the count
+        check_resolution(adapter, resolution_hw)
         random = torch.Generator().manual_seed(self.seed)
         device = model_device(adapter)
         colour = ColourSpace(adapter, self.grayscale, device)
