@@ -91,20 +91,26 @@ def variants(protocol: str) -> Dict[str, dict]:
 
 def select_variants(protocol: str, names: Optional[Sequence[str]]
                     ) -> Dict[str, dict]:
-    """The rows named (all when None); unknown names are an error."""
+    """The rows named (all when None) that exist under ``protocol``
+    (``+ptf`` only under 'full'); ``'preset NAME'`` runs any preset.
+
+    Raises:
+        ValueError: For a name that is a row under no protocol.
+    """
     rows = variants(protocol)
     if not names:
         return rows
-    extra = {}
+    known = set(rows) | set(variants('full'))
+    chosen = {}
     for name in names:
         if name.startswith('preset '):
-            extra[name] = dict(preset=name.split(' ', 1)[1])
-    unknown = [name for name in names if name not in rows and name not in
-               extra]
-    if unknown:
-        raise ValueError(f'unknown ablation variant(s) {unknown}; expected '
-                         f'some of {list(rows)}')
-    return {name: rows.get(name, extra.get(name)) for name in names}
+            chosen[name] = dict(preset=name.split(' ', 1)[1])
+        elif name not in known:
+            raise ValueError(f'unknown ablation variant {name!r}; expected '
+                             f'one of {list(variants("full"))}')
+        elif name in rows:
+            chosen[name] = rows[name]
+    return chosen
 
 
 def recipe_for(fields: dict, setting: str, protocol: str) -> QuantRecipe:
