@@ -18,7 +18,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from clamp_mm.quant import QuantRecipe, quantize
+from clamp_mm.quant import PRESETS, QuantRecipe, quantize
 from .methods import SETTINGS, BenchmarkConfig
 
 #: Training images held out for choosing (the validation split).
@@ -27,7 +27,8 @@ VALIDATION_RANGE = (55000, 60000)
 #: Components: (description, recipe fields when on). Off is the 'minmax'
 #: preset's value of the same fields.
 COMPONENTS: Dict[str, Tuple[str, dict]] = {
-    'act_omse': ('OMSE activation clipping', dict(act_observer='omse')),
+    'percentile': ('percentile (99.99) activation clipping',
+                   dict(act_observer='percentile')),
     'weight_omse': ('per-channel OMSE (MSE) weight clipping',
                     dict(weight_observer='omse')),
     'log_sqrt2': ('log-sqrt(2) softmax', dict(softmax_quantizer='log_sqrt2')),
@@ -38,24 +39,26 @@ COMPONENTS: Dict[str, Tuple[str, dict]] = {
 }
 #: Alternatives tried in place of (or on top of) a component.
 ALTERNATIVES: Dict[str, Tuple[str, dict]] = {
+    'act_omse': ('OMSE activation clipping', dict(act_observer='omse')),
+    'omse_no_softmax': ('OMSE activation clipping, min-max softmax',
+                        dict(act_observer='omse',
+                             point_observers={'softmax': 'minmax'})),
     'log2': ('log2 softmax', dict(softmax_quantizer='log2')),
     'twin_softmax': ('twin-uniform softmax',
                      dict(softmax_quantizer='twin_uniform')),
     'twin_gelu': ('twin-uniform post-GELU',
                   dict(point_quantizers={'post_gelu': 'twin_uniform'})),
-    'percentile': ('percentile activation clipping',
-                   dict(act_observer='percentile')),
 }
 MINMAX = dict(weight_observer='minmax', act_observer='minmax',
               softmax_quantizer='uniform', point_quantizers={},
-              reparameterize_layernorm=False)
+              point_observers={}, reparameterize_layernorm=False)
 
 
 def _merge(*parts: dict) -> dict:
     merged: dict = {}
     for part in parts:
         for key, value in part.items():
-            if key == 'point_quantizers':
+            if key in ('point_quantizers', 'point_observers'):
                 merged[key] = {**merged.get(key, {}), **value}
             else:
                 merged[key] = value
@@ -104,7 +107,12 @@ def select_variants(protocol: str, names: Optional[Sequence[str]]
     chosen = {}
     for name in names:
         if name.startswith('preset '):
-            chosen[name] = dict(preset=name.split(' ', 1)[1])
+            preset = name.split(' ', 1)[1]
+            if preset not in PRESETS:
+                raise ValueError(f'unknown preset {preset!r} in variant '
+                                 f'{name!r}; expected one of '
+                                 f'{sorted(PRESETS)}')
+            chosen[name] = dict(preset=preset)
         elif name not in known:
             raise ValueError(f'unknown ablation variant {name!r}; expected '
                              f'one of {list(variants("full"))}')
