@@ -18,8 +18,13 @@ How each was measured: docs/quantizer_ablation.md.
     folded into the LayerNorm and the next Linear, log-sqrt(2) softmax,
     per-channel OMSE weight clipping, OMSE activation clipping.
 ``'clamp_full'``
-    The best measured 'full'-protocol recipe: RepQ-ViT's quantizers plus
+    The recipe chosen on the validation split at W4/A4
+    (docs/quantizer_ablation.md), 'full' protocol: percentile (99.99)
+    activation clipping, per-channel OMSE weight clipping, log-sqrt(2)
+    softmax, twin-uniform post-GELU, RepQ-ViT post-LayerNorm folding and
     power-of-two factors at the block outputs.
+``'clamp_linear'``
+    The same quantizers under the 'linear' protocol.
 """
 from typing import Dict
 
@@ -39,7 +44,10 @@ PRESETS: Dict[str, dict] = {
                      act_observer='omse', softmax_quantizer='log_sqrt2',
                      point_quantizers={}, reparameterize_layernorm=True),
     'clamp_full': dict(protocol='full', weight_observer='omse',
-                       act_observer='omse', softmax_quantizer='log_sqrt2',
-                       point_quantizers={'block_output': 'ptf'},
+                       act_observer='percentile',
+                       softmax_quantizer='log_sqrt2',
+                       point_quantizers={'block_output': 'ptf',
+                                         'post_gelu': 'twin_uniform'},
                        reparameterize_layernorm=True),
 }
+PRESETS['clamp_linear'] = dict(PRESETS['clamp_full'], protocol='linear')

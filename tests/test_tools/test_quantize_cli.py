@@ -101,7 +101,7 @@ BAD_INPUTS = {
     'unknown preset': (lambda t, p: [
         t['config'], t['checkpoint'], '--cfg-options',
         'test_cfg.recipe.preset=best'
-    ], "preset must be one of ['clamp_full', 'fq_vit', 'minmax'"),
+    ], "preset must be one of ['clamp_full', 'clamp_linear', 'fq_vit'"),
     'unknown protocol': (lambda t, p: [
         t['config'], t['checkpoint'], '--cfg-options',
         'test_cfg.recipe.protocol=half'
