@@ -37,6 +37,8 @@ SCOPES = ('backbone', 'model')
 #: Keys allowed in a per-layer override.
 OVERRIDE_KEYS = ('weight_bits', 'act_bits')
 MIN_BITS, MAX_BITS = 2, 8
+#: Quantizer types of the default recipe (preset ``'clamp_full'``).
+DEFAULT_POINT_QUANTIZERS = {'block_output': 'ptf', 'post_gelu': 'twin_uniform'}
 #: Quantizer types allowed for the softmax probabilities.
 SOFTMAX_QUANTIZERS = tuple(name for name, points in
                            QUANTIZER_TYPE_POINTS.items() if 'softmax' in points)
@@ -59,6 +61,10 @@ def _check_choice(field_name: str, value: Any, allowed) -> None:
 class QuantRecipe:
     """What to quantize and how.
 
+    The defaults are the preset ``'clamp_full'``, chosen by measurement on
+    a validation split (docs/quantizer_ablation.md); the project's first
+    recipe (min-max everywhere, uniform softmax) is ``preset='minmax'``.
+
     Args:
         weight_bits (int): Weight bit-width, 2..8. Defaults to 4.
         act_bits (int): Activation bit-width, 2..8. Defaults to 8.
@@ -67,9 +73,10 @@ class QuantRecipe:
         weight_per_channel (bool): One weight range per output channel
             instead of one per tensor. Defaults to True.
         weight_observer (str): Observer of weights: ``'minmax'``,
-            ``'percentile'`` or ``'omse'``. Defaults to ``'minmax'``.
+            ``'percentile'`` or ``'omse'`` (per channel). Defaults to
+            ``'omse'``.
         act_observer (str): Observer of activations, same choices.
-            Defaults to ``'minmax'``.
+            Defaults to ``'percentile'``.
         point_observers (dict[str, str]): Observer per quant point (a key
             of :data:`QUANT_POINTS`), overriding the two above, e.g.
             ``{'softmax': 'percentile'}``. Defaults to ``{}``.
@@ -89,16 +96,17 @@ class QuantRecipe:
         softmax_quantizer (str): Quantizer of the attention
             probabilities: ``'uniform'``, ``'log2'`` (power-of-two levels,
             FQ-ViT), ``'log_sqrt2'`` (RepQ-ViT) or ``'twin_uniform'``
-            (PTQ4ViT). Defaults to ``'uniform'``.
+            (PTQ4ViT). Defaults to ``'log_sqrt2'``.
         point_quantizers (dict[str, str]): Quantizer type per activation
             quant point (see :mod:`clamp_mm.quant.quantizer_types`), e.g.
             ``{'post_gelu': 'twin_uniform', 'block_output': 'ptf'}``;
-            a ``'softmax'`` entry wins over ``softmax_quantizer``.
-            Defaults to ``{}`` (uniform).
+            a ``'softmax'`` entry wins over ``softmax_quantizer``; points
+            not named are uniform. Defaults to
+            ``{'block_output': 'ptf', 'post_gelu': 'twin_uniform'}``.
         reparameterize_layernorm (bool): Calibrate the inputs of the
             Linears fed by a LayerNorm per channel, then fold the factors
             into the LayerNorm and the Linear (RepQ-ViT), so they are per
-            tensor at inference. Defaults to False.
+            tensor at inference. Defaults to True.
         protocol (str): Which quant points exist: ``'full'`` (all) or
             ``'linear'`` (Linear/Conv inputs and attention matmul
             operands; block outputs and scores float), see
@@ -125,8 +133,8 @@ class QuantRecipe:
     act_bits: int = 8
     weight_symmetric: bool = False
     weight_per_channel: bool = True
-    weight_observer: str = 'minmax'
-    act_observer: str = 'minmax'
+    weight_observer: str = 'omse'
+    act_observer: str = 'percentile'
     point_observers: Dict[str, str] = field(default_factory=dict)
     observer_kwargs: Dict[str, dict] = field(default_factory=dict)
     quantize_attention: bool = True
@@ -134,11 +142,12 @@ class QuantRecipe:
     quantize_block_output: bool = True
     quantize_patch_embed: bool = True
     quantize_head: bool = False
-    softmax_quantizer: str = 'uniform'
+    softmax_quantizer: str = 'log_sqrt2'
     scope: str = 'backbone'
     overrides: Dict[str, dict] = field(default_factory=dict)
-    point_quantizers: Dict[str, str] = field(default_factory=dict)
-    reparameterize_layernorm: bool = False
+    point_quantizers: Dict[str, str] = field(
+        default_factory=lambda: dict(DEFAULT_POINT_QUANTIZERS))
+    reparameterize_layernorm: bool = True
     protocol: str = 'full'
     preset: str = ''
 

@@ -27,8 +27,8 @@ class TwinUniformQuantizer(TensorQuantizer):
     Per tensor; not mappable to plain uniform integer kernels.
 
     Args:
-        bits (int): Bit-width including the range bit, 3..8.
-            Defaults to 8.
+        bits (int): Bit-width including the range bit, 2..8 (2 bits: one
+            level above zero in each range). Defaults to 8.
         signed (bool): Whether the fine range holds the negative values
             (post-GELU) rather than the small positive ones (softmax).
             Defaults to False.
@@ -42,9 +42,6 @@ class TwinUniformQuantizer(TensorQuantizer):
                  observer: Optional[dict] = None,
                  point: str = '') -> None:
         super().__init__(bits=bits, observer=observer, point=point)
-        if bits < 3:
-            raise ValueError('a twin-uniform quantizer needs bits in 3..8 '
-                             f'(one bit picks the range), got {bits}')
         self.signed = signed
         self.kind = 'twin_uniform'
         self.register_buffer('ratio_exponent', torch.zeros(()))
@@ -71,12 +68,6 @@ class TwinUniformQuantizer(TensorQuantizer):
             if best_error is None or error < best_error:
                 best_error, best_exponent = error, exponent
         self.ratio_exponent.fill_(best_exponent)
-
-    def set_bits(self, bits: int) -> None:
-        if bits < 3:
-            raise ValueError('a twin-uniform quantizer needs bits in 3..8, '
-                             f'got {bits}')
-        super().set_bits(bits)
 
     def update_qparams_from_range(self) -> None:
         if not self.is_calibrated:
