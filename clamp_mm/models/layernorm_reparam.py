@@ -54,7 +54,8 @@ def attach_layernorm_reparam(model: nn.Module,
     gets a zero one now (float-exact), which the folding will fill: the
     structure, and so the state dict, is the same before and after
     calibration, and a saved quantized model loads into a freshly swapped
-    one.
+    one. Float state dicts (no bias entry) still load strictly: the bias
+    reads as zero.
 
     Args:
         model (nn.Module): The swapped model.
@@ -81,8 +82,19 @@ def attach_layernorm_reparam(model: nn.Module,
             if linear.bias is None:
                 linear.bias = nn.Parameter(
                     linear.weight.new_zeros(linear.weight.shape[0]))
+                linear._register_load_state_dict_pre_hook(
+                    _zero_bias_if_missing)
         attached.append(norm_name)
     return attached
+
+
+def _zero_bias_if_missing(state_dict, prefix, local_metadata, strict,
+                          missing_keys, unexpected_keys, error_msgs) -> None:
+    """Load-state-dict pre-hook: a float checkpoint of a bias-less Linear
+    has no ``bias`` entry; the folding bias is zero there."""
+    weight = state_dict.get(prefix + 'weight')
+    if weight is not None and prefix + 'bias' not in state_dict:
+        state_dict[prefix + 'bias'] = weight.new_zeros(weight.shape[0])
 
 
 def block_channels(block: nn.Module) -> int:
