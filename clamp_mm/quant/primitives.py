@@ -26,6 +26,14 @@ def round_ste(x: torch.Tensor) -> torch.Tensor:
     return x + (torch.round(x) - x).detach()
 
 
+def _round(x: torch.Tensor) -> torch.Tensor:
+    """:func:`round_ste`, or a plain round when no gradient is wanted (one
+    kernel instead of three at inference)."""
+    if x.requires_grad and torch.is_grad_enabled():
+        return round_ste(x)
+    return torch.round(x)
+
+
 def integer_range(bits: int, symmetric: bool) -> Tuple[int, int]:
     """Smallest and largest integer code of a ``bits``-bit quantizer.
 
@@ -204,9 +212,11 @@ def log_fake_quantize(x: torch.Tensor, scale: torch.Tensor, bits: int,
     largest_code = 2**bits - 2
     scale = scale.to(x.dtype)
     ratio = torch.clamp(x / scale, min=torch.finfo(x.dtype).tiny)
-    code = round_ste(-torch.log2(ratio) / exponent_step)
+    code = _round(torch.log2(ratio).mul_(-1.0 / exponent_step)
+                  if not ratio.requires_grad else
+                  -torch.log2(ratio) / exponent_step)
     code = torch.clamp(code, min=0.0)
-    dequantized = scale * torch.pow(2.0, -code * exponent_step)
+    dequantized = scale * torch.exp2(-code * exponent_step)
     # Beyond the smallest level, the nearest representable value is 0.
     return torch.where(code > largest_code, torch.zeros_like(dequantized),
                        dequantized)
@@ -239,13 +249,13 @@ def twin_uniform_fake_quantize(x: torch.Tensor, large_scale: torch.Tensor,
     largest_code = 2**(bits - 1) - 1
     large_scale = large_scale.to(x.dtype)
     small_scale = small_scale.to(x.dtype)
-    coarse = torch.clamp(round_ste(x / large_scale), 0,
+    coarse = torch.clamp(_round(x / large_scale), 0,
                          largest_code) * large_scale
     if signed:
-        fine = torch.clamp(round_ste(x / small_scale), -largest_code,
+        fine = torch.clamp(_round(x / small_scale), -largest_code,
                            0) * small_scale
         return torch.where(x < 0, fine, coarse)
-    fine = torch.clamp(round_ste(x / small_scale), 0,
+    fine = torch.clamp(_round(x / small_scale), 0,
                        largest_code) * small_scale
     in_fine_range = x <= small_scale * (largest_code + 0.5)
     return torch.where(in_fine_range, fine, coarse)
