@@ -185,7 +185,8 @@ def clamp_images(fp_model, adapter, model_key: str, num_images: int,
     with DefaultScope.overwrite_default_scope('clamp_mm'):
         generator = GENERATORS.build(cfg)
     os.makedirs(cache_dir, exist_ok=True)
-    path = osp.join(cache_dir, f'{model_key}_clamp_{num_images}_seed{seed}.pth')
+    path = osp.join(cache_dir,
+                    f'{model_key}_clamp_{num_images}_seed{seed}.pth')
     dataset = SyntheticImageDataset.load_or_generate(path, generator,
                                                      fp_model, num_images)
     return dataset.images

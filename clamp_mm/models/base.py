@@ -177,9 +177,9 @@ class ModelAdapter:
                     swap_linear_and_conv(head, factory)
         if recipe.point_enabled('block_output'):
             for _, block in self.blocks():
+                channels = block_channels(block)
                 attach_output_quantizer(
-                    block,
-                    factory('block_output', num_channels=block_channels(block)))
+                    block, factory('block_output', num_channels=channels))
         attach_layernorm_reparam(
             self.model, existing_pairs(self.model,
                                        self.layernorm_linear_pairs()), factory)

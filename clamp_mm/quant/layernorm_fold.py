@@ -65,7 +65,8 @@ def fold_channel_quantization(norm: nn.Module, linears: Sequence[nn.Module],
                              'channels')
     dtype = norm.weight.dtype
     ratio = (channel_scale / target_scale).to(dtype)
-    shift = (channel_scale * (channel_zero_point - target_zero_point)).to(dtype)
+    shift = (channel_scale *
+             (channel_zero_point - target_zero_point)).to(dtype)
     with torch.no_grad():
         norm.weight.div_(ratio)
         norm.bias.add_(shift).div_(ratio)

@@ -75,7 +75,8 @@ class LayerNormReparamQuantizer(TensorQuantizer):
         """Whether the factors are folded (per tensor at inference)."""
         return self.channel_axis is None
 
-    def set_targets(self, norm: nn.Module, linears: Sequence[nn.Module]) -> None:
+    def set_targets(self, norm: nn.Module,
+                    linears: Sequence[nn.Module]) -> None:
         """Set the LayerNorm and the Linears the factors are folded into."""
         self.__dict__['_norm'] = norm
         self.__dict__['_linears'] = list(linears)
