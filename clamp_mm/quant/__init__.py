@@ -2,7 +2,7 @@
 
 Pure PyTorch; knows nothing of mmengine runners or of CLAMP. Importing it
 registers the observers in ``clamp_mm.registry.OBSERVERS`` and the
-quantizer types in ``clamp_mm.registry.MODELS``.
+quantizer types in ``clamp_mm.registry.QUANTIZERS``.
 """
 from .api import quantize, register_adapter_finder
 from .attention import ATTENTION_QUANTIZER_NAMES, QuantAttentionMixin

@@ -5,7 +5,7 @@ from typing import Optional, Sequence
 import torch
 from torch import nn
 
-from clamp_mm.registry import MODELS
+from clamp_mm.registry import QUANTIZERS
 from .layernorm_fold import fold_channel_quantization, per_tensor_target
 from .primitives import calculate_qparams
 from .tensor_quantizer import TensorQuantizer
@@ -24,7 +24,7 @@ def _refresh_weight_quantizer(linear: nn.Module) -> None:
         quantizer.compute_qparams()
 
 
-@MODELS.register_module()
+@QUANTIZERS.register_module()
 class LayerNormReparamQuantizer(TensorQuantizer):
     """Input quantizer of a Linear fed by a LayerNorm, RepQ-ViT style.
 

@@ -3,7 +3,7 @@ from typing import Optional
 
 import torch
 
-from clamp_mm.registry import MODELS
+from clamp_mm.registry import QUANTIZERS
 from .primitives import calculate_qparams, fake_quantize
 from .tensor_quantizer import TensorQuantizer
 
@@ -11,7 +11,7 @@ from .tensor_quantizer import TensorQuantizer
 DEFAULT_MAX_FACTOR_EXPONENT = 3
 
 
-@MODELS.register_module()
+@QUANTIZERS.register_module()
 class PowerOfTwoFactorQuantizer(TensorQuantizer):
     """One per-tensor scale times a power-of-two factor per channel.
 

@@ -4,18 +4,18 @@
 ``'log_sqrt2'`` (logarithmic levels, softmax), ``'twin_uniform'``
 (:class:`TwinUniformQuantizer`, softmax and post-GELU) and ``'ptf'``
 (:class:`PowerOfTwoFactorQuantizer`, block outputs). Each is registered in
-``clamp_mm.registry.MODELS``.
+``clamp_mm.registry.QUANTIZERS``.
 """
 from typing import Dict, Optional, Tuple
 
 from torch import nn
 
-from clamp_mm.registry import MODELS
+from clamp_mm.registry import QUANTIZERS
 from .power_of_two_factor import PowerOfTwoFactorQuantizer  # noqa: F401
 from .tensor_quantizer import TensorQuantizer  # noqa: F401
 from .twin_uniform import TwinUniformQuantizer  # noqa: F401
 
-MODELS.register_module(module=TensorQuantizer, force=True)
+QUANTIZERS.register_module(module=TensorQuantizer, force=True)
 
 #: Quant points each quantizer type may sit at.
 QUANTIZER_TYPE_POINTS: Dict[str, Tuple[str, ...]] = {
@@ -43,7 +43,7 @@ def build_activation_quantizer(type_name: str, point: str, bits: int,
             ``'ptf'``). Defaults to None.
 
     Returns:
-        nn.Module: The quantizer, its class looked up in ``MODELS``.
+        nn.Module: The quantizer, its class looked up in ``QUANTIZERS``.
 
     Raises:
         ValueError: When the type is unknown or does not fit the point.
@@ -67,5 +67,5 @@ def build_activation_quantizer(type_name: str, point: str, bits: int,
                              'needs the channel count; the adapter gave none')
         cfg.update(type='clamp_mm.PowerOfTwoFactorQuantizer',
                    num_channels=num_channels)
-    quantizer_cls = MODELS.get(cfg.pop('type'))
+    quantizer_cls = QUANTIZERS.get(cfg.pop('type'))
     return quantizer_cls(**cfg)

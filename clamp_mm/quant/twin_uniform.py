@@ -3,7 +3,7 @@ from typing import Optional
 
 import torch
 
-from clamp_mm.registry import MODELS
+from clamp_mm.registry import QUANTIZERS
 from .primitives import twin_uniform_fake_quantize
 from .tensor_quantizer import TensorQuantizer
 
@@ -13,7 +13,7 @@ MAX_RATIO_EXPONENT = 16
 MAX_SAMPLES = 2**16
 
 
-@MODELS.register_module()
+@QUANTIZERS.register_module()
 class TwinUniformQuantizer(TensorQuantizer):
     """Two uniform ranges whose steps differ by a power of two (PTQ4ViT).
 

@@ -6,7 +6,7 @@ import torch
 from clamp_mm.quant import (PowerOfTwoFactorQuantizer, TensorQuantizer,
                             TwinUniformQuantizer, log_fake_quantize,
                             log2_fake_quantize, twin_uniform_fake_quantize)
-from clamp_mm.registry import MODELS
+from clamp_mm.registry import QUANTIZERS
 
 
 def calibrated(quantizer, *tensors):
@@ -163,4 +163,4 @@ def test_power_of_two_factors_state_dict_and_set_bits():
     'LayerNormReparamQuantizer'
 ])
 def test_quantizers_registered(name):
-    assert MODELS.get(f'clamp_mm.{name}') is not None
+    assert QUANTIZERS.get(f'clamp_mm.{name}') is not None
