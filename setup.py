@@ -35,6 +35,15 @@ setup(
     packages=find_packages(exclude=('tests', 'tests.*')),
     python_requires='>=3.11',
     install_requires=install_requires,
-    extras_require={'tests': ['pytest', 'pytest-timeout']},
+    extras_require={
+        'tests': ['pytest', 'pytest-timeout'],
+        # clamp_mm.deploy, tools/export_onnx.py, tools/check_onnx.py: a set
+        # that installs with numpy < 2 (ml_dtypes 0.7 breaks ``import onnx``
+        # under numpy 1.26).
+        'deploy': [
+            'onnx==1.23.2', 'onnxscript==0.7.2', 'onnxruntime==1.32.0',
+            'ml_dtypes==0.5.4'
+        ],
+    },
     license='Apache-2.0',
 )

@@ -107,8 +107,8 @@ if ! installed mmcv "$mmcv_version"; then
     pip install -q --no-deps "$(ls "$wheel_cache"/mmcv-"$mmcv_version"-*.whl | head -1)"
 fi
 
-say "installing clamp_mm and the OpenMMLab packages"
-pip install -q -e "$repo[tests]" || fail "pip install -e . failed (see above)"
+say "installing clamp_mm, the OpenMMLab packages and the deploy extra (onnx, onnxruntime)"
+pip install -q -e "$repo[tests,deploy]" || fail "pip install -e .[tests,deploy] failed (see above)"
 
 say "checking the stack"
 "$py" "$repo/tools/check_stack.py" || fail "stack check failed"

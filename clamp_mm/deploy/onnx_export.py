@@ -171,6 +171,7 @@ def export_onnx(module: nn.Module,
             verbose=False, report=False,
             output_names=list(output_names) or None)
     proto = program.model_proto
+    strip_trace_metadata(proto)
     folded = 0
     if fold_weights:
         folded = fold_quantized_weights(proto).folded_weights
@@ -184,6 +185,16 @@ def export_onnx(module: nn.Module,
     onnx.save(proto, temporary)
     os.replace(temporary, path)
     return ExportReport(path, points, osp.getsize(path), folded)
+
+
+def strip_trace_metadata(model) -> None:
+    """Drop the exporter's per-node trace metadata (FX node, module path,
+    stack trace: in a small model it outweighs the weights) and the
+    intermediate shape annotations (onnxruntime infers them again)."""
+    for node in model.graph.node:
+        del node.metadata_props[:]
+        node.doc_string = ''
+    del model.graph.value_info[:]
 
 
 def read_quant_points(path: str) -> List[QuantPointExport]:
