@@ -103,9 +103,10 @@ def exportable_module(model: nn.Module) -> nn.Module:
     """
     from clamp_mm.models import find_adapter
     adapter = find_adapter(model)
-    if adapter.has_head:
-        return ImagesForward(model, adapter).eval()
-    return adapter.backbone().eval()
+    module = ImagesForward(model, adapter) if adapter.has_head else \
+        adapter.backbone()
+    module.eval()  # OpenMMLab Swin's train() returns None, not self
+    return module
 
 
 def export_onnx(module: nn.Module,
@@ -160,9 +161,10 @@ def export_onnx(module: nn.Module,
     if require_integer:
         for entry in points:
             if not entry.integer or entry.note:
+                reason = entry.note if entry.integer else entry.exported_as
                 raise ValueError(
                     f'quantizer {entry.name} ({entry.point}) has no integer '
-                    f'kernel form: {entry.note or entry.exported_as}')
+                    f'kernel form: {reason}')
     with export_mode(module), torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter('ignore')
         program = torch.onnx.export(

@@ -82,8 +82,7 @@ def describe_quant_points(model: nn.Module) -> List[QuantPointExport]:
                 QuantPointExport(
                     name, quantizer.point, quantizer.bits, quantizer.kind,
                     False, f'float operations ({quantizer.kind} '
-                    f'{type(quantizer).__name__}: no integer QDQ form)',
-                    'not integer: the ops around it run in float'))
+                    f'{type(quantizer).__name__}: no integer QDQ form)'))
             continue
         container = 'int8' if quantizer.symmetric else 'uint8'
         if is_weight:
