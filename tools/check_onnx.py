@@ -39,6 +39,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--work-dir', default=None,
                         help='where exported files go (default: the '
                         'quantized model\'s folder)')
+    parser.add_argument('--input-size', type=int, nargs=2, default=None,
+                        metavar=('H', 'W'),
+                        help='input resolution fixed in the graph (default: '
+                        'the model\'s; a detector\'s test images must all '
+                        'have it after padding)')
     parser.add_argument('--num-test', type=int, default=None,
                         help='first N test images (default: all)')
     parser.add_argument('--threads', type=int, nargs='+', default=[1, 2],
@@ -64,6 +69,8 @@ def check_args(args: argparse.Namespace) -> None:
                         ('--fp32-onnx', args.fp32_onnx)):
         if path is not None and not osp.isfile(path):
             fail(f'{label} file {path} does not exist')
+    if args.input_size is not None and min(args.input_size) < 1:
+        fail(f'--input-size must be positive, got {args.input_size}')
     if args.num_test is not None and args.num_test < 1:
         fail(f'--num-test must be >= 1, got {args.num_test}')
     if any(count < 1 for count in args.threads):
@@ -96,7 +103,7 @@ def main(argv=None):
     except (ValueError, TypeError, KeyError) as error:
         fail(' '.join(str(error).split()))
     adapter = find_adapter(model)
-    example = torch.randn(1, 3, *adapter.input_size)
+    example = torch.randn(1, 3, *(args.input_size or adapter.input_size))
     exported = exportable_module(model)
     work_dir = args.work_dir or osp.dirname(osp.abspath(args.quantized))
     quantized_onnx = args.onnx or osp.join(work_dir, 'quantized.onnx')

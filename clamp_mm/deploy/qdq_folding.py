@@ -51,16 +51,13 @@ def _evaluate_node(node, inputs: List[Optional[np.ndarray]]) -> np.ndarray:
     import onnx
     from onnx import helper, numpy_helper
     from onnx.reference import ReferenceEvaluator
-    names = [name for name in node.input]
-    graph_inputs = []
-    initializers = []
-    for name, value in zip(names, inputs):
-        if name:
-            initializers.append(numpy_helper.from_array(value, name))
+    initializers = [
+        numpy_helper.from_array(value, name)
+        for name, value in zip(node.input, inputs) if name
+    ]
     output = helper.make_tensor_value_info(node.output[0],
                                            onnx.TensorProto.UNDEFINED, None)
-    graph = helper.make_graph([node], 'fold', graph_inputs, [output],
-                              initializers)
+    graph = helper.make_graph([node], 'fold', [], [output], initializers)
     model = helper.make_model(
         graph, opset_imports=[helper.make_opsetid('', 21)])
     return ReferenceEvaluator(model).run(None, {})[0]

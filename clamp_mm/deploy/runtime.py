@@ -1,8 +1,6 @@
 """onnxruntime sessions that reach the integer kernels, and what ran."""
 import os
-import statistics
 import tempfile
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Dict, Optional, Sequence
@@ -112,19 +110,6 @@ def count_kernels(path: str,
 def input_feed(session, array: np.ndarray) -> Dict[str, np.ndarray]:
     """``{input name: array}`` for a one-input session."""
     return {session.get_inputs()[0].name: np.ascontiguousarray(array)}
-
-
-def time_session(session, feed: Dict[str, np.ndarray], repeats: int = 20,
-                 warmup: int = 3) -> float:
-    """Median seconds of ``session.run`` on ``feed``."""
-    for _ in range(warmup):
-        session.run(None, feed)
-    timings = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        session.run(None, feed)
-        timings.append(time.perf_counter() - start)
-    return statistics.median(timings)
 
 
 def predict_classes(session, images: np.ndarray,
