@@ -29,8 +29,10 @@ needs_data = pytest.mark.skipif(
     not osp.isfile(osp.join(DEFAULT_DATA_ROOT, 't10k-images-idx3-ubyte.gz')),
     reason='apt-get install dataset-fashion-mnist')
 
+#: All slow: reading the 60k training images for the calibration draw and
+#: exporting take 1-4 min per case on 2 shared cores.
 CASES = [
-    ('vit', 'w4a8'),
+    pytest.param('vit', 'w4a8', marks=pytest.mark.slow),
     pytest.param('vit', 'w8a8', marks=pytest.mark.slow),
     pytest.param('deit', 'w8a8', marks=pytest.mark.slow),
     pytest.param('deit', 'w4a8', marks=pytest.mark.slow),
