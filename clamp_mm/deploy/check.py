@@ -108,6 +108,11 @@ def check_model(cfg,
     return rows
 
 
+#: The headline metrics shown of a dense evaluator (the rest stay in the
+#: rows).
+HEADLINE_METRICS = ('coco/bbox_mAP', 'coco/segm_mAP', 'mIoU', 'top1')
+
+
 def format_rows(rows: List[CheckRow], reference: str = '') -> str:
     """A Markdown table of :func:`check_model`'s rows.
 
@@ -119,7 +124,8 @@ def format_rows(rows: List[CheckRow], reference: str = '') -> str:
     Returns:
         str: The table.
     """
-    metric_names = list(rows[0].metrics)
+    metric_names = [name for name in rows[0].metrics
+                    if name in HEADLINE_METRICS] or list(rows[0].metrics)
     thread_counts = sorted(rows[0].latency)
     header = (['model'] + metric_names +
               [f'latency {t} thr (ms)' for t in thread_counts] +
