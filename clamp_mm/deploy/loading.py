@@ -20,7 +20,7 @@ def build_float_model(config_path: str) -> Tuple[object, nn.Module]:
     from mmengine.registry import init_default_scope
 
     import clamp_mm  # noqa: F401  (compat patches, registries)
-    from clamp_mm.engine.model_config import runner_model_config
+    from clamp_mm.pipeline.float_model import runner_model_config
     cfg = Config.fromfile(config_path)
     scope = cfg.get('default_scope', None) or 'mmpretrain'
     init_default_scope(scope)
@@ -34,7 +34,7 @@ def load_quantized_model(config_path: str,
                                                        dict]:
     """The fake-quantized model a ``tools/quantize.py`` run saved.
 
-    Uses :func:`clamp_mm.engine.quantized_checkpoint.load_quantized`: the
+    Uses :func:`clamp_mm.pipeline.quantized_checkpoint.load_quantized`: the
     saved recipe and bit-widths rebuild the quantized structure, then the
     saved state dict (float weights and quantizer ranges) is loaded.
 
@@ -46,7 +46,7 @@ def load_quantized_model(config_path: str,
         tuple[Config, nn.Module, dict]: The config, the model (quantizers
         in ``'quantize'`` mode, eval mode) and the checkpoint's content.
     """
-    from clamp_mm.engine.quantized_checkpoint import load_quantized
+    from clamp_mm.pipeline.quantized_checkpoint import load_quantized
     cfg, model = build_float_model(config_path)
     content = load_quantized(model, quantized_path)
     return cfg, model.eval(), content

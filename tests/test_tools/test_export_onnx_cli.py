@@ -30,7 +30,7 @@ def quantized_checkpoint(tmp_path_factory):
 
     from clamp_mm.datasets.fashion_mnist import load_fashion_mnist_images
     from clamp_mm.deploy.loading import build_float_model
-    from clamp_mm.engine.quantized_checkpoint import save_quantized
+    from clamp_mm.pipeline.quantized_checkpoint import save_quantized
     from clamp_mm.models import find_adapter
     from clamp_mm.quant import QuantRecipe, quantize
     _, model = build_float_model(CONFIG)
