@@ -7,25 +7,13 @@ onnxruntime. Needs the ``deploy`` extra (``pip install -e .[deploy]``:
 onnx, onnxscript, onnxruntime); ``import clamp_mm`` does not.
 """
 from .quant_points import QuantPointExport, describe_quant_points
+from .requirements import require_deploy_packages
 
 __all__ = [
     'QuantPointExport', 'describe_quant_points', 'export_onnx',
     'ExportReport', 'exportable_module', 'create_session', 'count_kernels',
     'require_deploy_packages'
 ]
-
-
-def require_deploy_packages() -> None:
-    """Raise a one-line ImportError when the deploy extra is missing."""
-    missing = []
-    for name in ('onnx', 'onnxscript', 'onnxruntime'):
-        try:
-            __import__(name)
-        except ImportError:
-            missing.append(name)
-    if missing:
-        raise ImportError(f'clamp_mm.deploy needs {", ".join(missing)}: '
-                          "pip install -e '.[deploy]'")
 
 
 def __getattr__(name):

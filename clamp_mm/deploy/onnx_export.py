@@ -149,7 +149,7 @@ def export_onnx(module: nn.Module,
             ``require_integer`` on a point without integer form; the
             one-line message names it.
     """
-    from . import require_deploy_packages
+    from .requirements import require_deploy_packages
     require_deploy_packages()
     import onnx
 
