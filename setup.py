@@ -51,6 +51,13 @@ setup(
         'tests': ['pytest', 'pytest-timeout'] + bench_requires,
         # TensorboardVisBackend of mmengine's Visualizer (the run's scalars).
         'tracking': ['tensorboard==2.20.0'],
+        # clamp_mm.deploy, tools/export_onnx.py, tools/check_onnx.py: a set
+        # that installs with numpy < 2 (ml_dtypes 0.7 breaks ``import onnx``
+        # under numpy 1.26).
+        'deploy': [
+            'onnx==1.23.2', 'onnxscript==0.7.2', 'onnxruntime==1.32.0',
+            'ml_dtypes==0.5.4'
+        ],
     },
     license='Apache-2.0',
 )

@@ -107,10 +107,11 @@ if ! installed mmcv "$mmcv_version"; then
     pip install -q --no-deps "$(ls "$wheel_cache"/mmcv-"$mmcv_version"-*.whl | head -1)"
 fi
 
-say "installing clamp_mm and the OpenMMLab packages"
+say "installing clamp_mm, the OpenMMLab packages and the extras (tests, bench, tracking, deploy)"
 # tests pulls bench (the benchmark and experiment harness): CI runs both;
-# tracking: tensorboard, for mmengine's TensorboardVisBackend.
-pip install -q -e "$repo[tests,bench,tracking]" || fail "pip install -e .[tests,bench,tracking] failed (see above)"
+# tracking: tensorboard, for mmengine's TensorboardVisBackend;
+# deploy: onnx, onnxscript, onnxruntime (clamp_mm.deploy, tools/export_onnx.py).
+pip install -q -e "$repo[tests,bench,tracking,deploy]" || fail "pip install -e .[tests,bench,tracking,deploy] failed (see above)"
 
 say "checking the stack"
 "$py" "$repo/tools/check_stack.py" || fail "stack check failed"

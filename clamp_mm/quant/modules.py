@@ -21,6 +21,11 @@ def _or_identity(quantizer: Optional[nn.Module]) -> nn.Module:
 
 def _quantize_weight(module: nn.Module) -> torch.Tensor:
     quantizer = module.weight_quantizer
+    if getattr(quantizer, 'exporting', False):
+        # Export mode (clamp_mm.quant.export_mode): the weight was quantized
+        # once before tracing; the trace sees that constant go through the
+        # quantizer (QuantizeLinear/DequantizeLinear), no cache, no branch.
+        return quantizer(module.exported_weight)
     mode = getattr(quantizer, 'mode', None)
     if mode == 'calibrate':
         # The weight does not change between calibration batches: observe

@@ -5,8 +5,8 @@ import torch
 from torch import nn
 
 from .observers import BaseObserver, build_observer
-from .primitives import (calculate_qparams, fake_quantize, integer_range,
-                         log_fake_quantize)
+from .primitives import (broadcast_to_axis, calculate_qparams, fake_quantize,
+                         integer_range, log_fake_quantize)
 
 #: The modes of a quantizer.
 #: ``'off'``: identity. ``'calibrate'``: identity, and the observer records
@@ -109,6 +109,11 @@ class TensorQuantizer(nn.Module):
         self.register_buffer('min_val', torch.full(shape, float('inf')))
         self.register_buffer('max_val', torch.full(shape, float('-inf')))
         self._mode = 'off'
+        #: Export mode, switched by :func:`clamp_mm.quant.export_mode`: the
+        #: calibration check was made once before tracing (forward has no
+        #: data-dependent branch) and uniform ranges are written in 8-bit
+        #: form (:meth:`container_fake_quantize`).
+        self.exporting = False
 
     @staticmethod
     def _check_bits(bits: int) -> None:
@@ -224,7 +229,7 @@ class TensorQuantizer(nn.Module):
         if self._mode == 'calibrate':
             self.observe(x)
             return x
-        if not self.is_calibrated:
+        if not self.exporting and not self.is_calibrated:
             raise RuntimeError(
                 f'{self._describe()} is in quantize mode but was never '
                 'calibrated: run forward passes in calibrate mode first '
@@ -238,7 +243,39 @@ class TensorQuantizer(nn.Module):
         if self.kind in LOG_KIND_STEPS:
             return log_fake_quantize(x, self.scale, self.bits,
                                      LOG_KIND_STEPS[self.kind])
+        if self.exporting:
+            return self.container_fake_quantize(x)
         return fake_quantize(x, self.scale, self.zero_point, self.bits,
+                             self.symmetric, self.channel_axis)
+
+    def container_fake_quantize(self,
+                                x: torch.Tensor,
+                                clip: bool = True) -> torch.Tensor:
+        """Uniform fake quantization in the form torch.onnx exports.
+
+        The same values as :meth:`forward`, written as a clamp to this
+        quantizer's range and a fake quantization over the full 8-bit range
+        (int8 when symmetric, uint8 otherwise) with the same scale and zero
+        point: torch.onnx turns the latter into QuantizeLinear +
+        DequantizeLinear, and refuses narrower ranges.
+
+        Args:
+            x (Tensor): Input.
+            clip (bool): Clamp to the ``bits``-bit range first; False for
+                values already on it (a weight quantized once).
+                Defaults to True.
+
+        Returns:
+            Tensor: Fake-quantized ``x``.
+        """
+        if clip and self.bits < 8:
+            qmin, qmax = self.integer_range
+            scale = broadcast_to_axis(self.scale, x, self.channel_axis)
+            zero_point = broadcast_to_axis(self.zero_point, x,
+                                           self.channel_axis)
+            x = torch.clamp(x, (qmin - zero_point) * scale,
+                            (qmax - zero_point) * scale)
+        return fake_quantize(x, self.scale, self.zero_point, 8,
                              self.symmetric, self.channel_axis)
 
     def _describe(self) -> str:
