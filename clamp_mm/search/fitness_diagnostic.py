@@ -88,7 +88,7 @@ class CandidateRecord:
 
 def spearman(fitness: Sequence[float], accuracy: Sequence[float]) -> float:
     """Rank correlation of ``-fitness`` with accuracy (NaN if undefined)."""
-    if len(fitness) < 3:
+    if len(fitness) < 3 or len(set(fitness)) < 2 or len(set(accuracy)) < 2:
         return float('nan')
     value = spearmanr([-f for f in fitness], accuracy).statistic
     return float(value)
