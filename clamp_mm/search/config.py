@@ -45,7 +45,7 @@ class SearchConfig:
         mutation_levels (float): ``l`` of the ``'levels'`` mode: the most
             rounding levels a value at the end of a quantizer's range moves
             by in one mutation (chosen on the validation split, see
-            docs/fitness_diagnostic.md). Defaults to 0.5.
+            docs/search_stage2.md). Defaults to 0.5.
         mutation_range_low_bits (float): ``r`` of the ``'relative'`` and
             ``'absolute'`` modes at ``low_bits`` bits or fewer.
             Defaults to 1e-3.
@@ -74,9 +74,11 @@ class SearchConfig:
             ``'cosine'`` (block output against FP), ``'output_kl'`` (KL of
             FP to quantized logits, the rest of the network run per
             candidate), ``'info_nce_output_kl'`` (the paper's
-            ``L_F = L_C2 + L_O``), ``'mse_output_kl'``. Chosen by rank
-            correlation with validation top-1 (docs/fitness_diagnostic.md).
-            Defaults to ``'info_nce'``.
+            ``L_F = L_C2 + L_O``), ``'mse_output_kl'``. Their rank
+            correlation with validation top-1 is in
+            docs/fitness_diagnostic.md; the default won the validation
+            search ablation (docs/search_stage2.md). Defaults to
+            ``'info_nce'``.
         cyclic_adaptation (bool): Refresh the synthetic images during the
             search (method.md section 4); False for the ablation. Defaults
             to True.
