@@ -221,9 +221,13 @@ def write_report(path: str, payload: dict, figures: Dict[str, List[str]],
         '- Selection: nothing is chosen by test accuracy; test labels are '
         'read only to score finished models.',
     ]
+    eval_split = run['config'].get('eval_split', 'test')
+    scored = ('test images' if eval_split == 'test' else
+              f'{eval_split} images (held-out training images, not the test '
+              'split)')
     for model, origin in run['origins'].items():
         lines.append(f'- `{model}`: {origin}; scored on '
-                     f'{run["num_test"].get(model)} test images.')
+                     f'{run["num_test"].get(model)} {scored}.')
     for model, metric in run['metrics'].items():
         model_methods = [m for m in METHOD_SPECS
                          if any(k[:2] == (model, m) for k in cells)]

@@ -13,6 +13,8 @@ from typing import Callable, List, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
+from clamp_mm.quant.api import register_adapter_finder
+
 #: Turns the output of a tapped module into a (B, H, W, D) token grid.
 ToGrid = Callable[[torch.Tensor], torch.Tensor]
 
@@ -317,3 +319,8 @@ def find_adapter(model: nn.Module,
     families = sorted(c.family for c in candidates)
     raise TypeError(f'no clamp_mm adapter for model class '
                     f'{type(model).__name__}; supported families: {families}')
+
+
+# clamp_mm.quant.quantize asks this layer for the adapter of a model it is
+# given without one: the core imports nothing from here.
+register_adapter_finder(find_adapter)

@@ -3,7 +3,7 @@
 Pure PyTorch; knows nothing of mmengine runners or of CLAMP. Importing it
 registers the observers in ``clamp_mm.registry.OBSERVERS``.
 """
-from .api import quantize
+from .api import quantize, register_adapter_finder
 from .attention import ATTENTION_QUANTIZER_NAMES, QuantAttentionMixin
 from .factory import QuantizerFactory
 from .modules import QuantConv2d, QuantLinear
@@ -28,6 +28,7 @@ __all__ = [
     'ModelCost', 'OBSERVER_NAMES', 'OmseObserver', 'PercentileObserver',
     'QUANT_MODES', 'QUANT_POINTS', 'quant_summary', 'QuantAttentionMixin',
     'QuantConv2d', 'quantize', 'QUANTIZER_KINDS', 'QuantizerFactory',
-    'QuantLinear', 'QuantRecipe', 'replace_module', 'round_ste',
+    'QuantLinear', 'QuantRecipe', 'register_adapter_finder',
+    'replace_module', 'round_ste',
     'set_quant_mode', 'swap_linear_and_conv', 'TensorQuantizer'
 ]

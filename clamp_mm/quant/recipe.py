@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping
 
 from .observers import OBSERVER_NAMES, build_observer
+from .overrides_text import OVERRIDES_EXAMPLE, parse_overrides_text
 from .tensor_quantizer import QUANTIZER_KINDS
 
 #: Quant points, i.e. the roles a TensorQuantizer can have.
@@ -143,10 +144,7 @@ class QuantRecipe:
             if not isinstance(getattr(self, flag), bool):
                 raise ValueError(f'{flag} must be a bool, got '
                                  f'{getattr(self, flag)!r}')
-        self.overrides = {
-            pattern: dict(settings)
-            for pattern, settings in dict(self.overrides).items()
-        }
+        self.overrides = _overrides_as_dicts(self.overrides)
         for pattern, settings in self.overrides.items():
             if not isinstance(pattern, str) or not pattern:
                 raise ValueError('overrides keys must be non-empty module '
@@ -180,12 +178,6 @@ class QuantRecipe:
         return dict(type=OBSERVER_NAMES[name],
                     **self.observer_kwargs.get(name, {}))
 
-    def observer_name(self, point: str) -> str:
-        """Short observer name (``'minmax'`` ...) for a quant point."""
-        default = self.weight_observer if point == 'weight' else \
-            self.act_observer
-        return self.point_observers.get(point, default)
-
     # ---- dict round trip -----------------------------------------------------
     @classmethod
     def from_dict(cls, cfg: Mapping) -> 'QuantRecipe':
@@ -206,6 +198,20 @@ class QuantRecipe:
     def to_dict(self) -> dict:
         """Plain-dict form, loadable by :meth:`from_dict`."""
         return dataclasses.asdict(self)
+
+
+def _overrides_as_dicts(overrides: Any) -> Dict[str, dict]:
+    """``overrides`` as ``{pattern: dict}``; text (from --cfg-options) is
+    parsed, anything else not a mapping of mappings is refused."""
+    if isinstance(overrides, str):
+        overrides = parse_overrides_text(overrides)
+    if not isinstance(overrides, Mapping) or not all(
+            isinstance(settings, Mapping) for settings in overrides.values()):
+        raise ValueError(f'overrides is {overrides!r}, expected a dict of '
+                         'module-name pattern -> dict(weight_bits=..., '
+                         f'act_bits=...), e.g. {OVERRIDES_EXAMPLE}')
+    return {pattern: dict(settings)
+            for pattern, settings in overrides.items()}
 
 
 def _plain(value: Any) -> Any:
