@@ -7,7 +7,7 @@ import torch
 
 from clamp_mm.registry import GENERATORS
 from clamp_mm.synth import PSAQv1OfficialGenerator, TokenGridCollector
-from clamp_mm.synth.base_generator import pixel_range
+from clamp_mm.synth.optimising_generator import ColourSpace
 from clamp_mm.synth.psaq_v1_official import (official_similarity_entropy,
                                              official_total_variation)
 
@@ -147,7 +147,8 @@ def test_generator_runs_with_the_official_schedule():
     generator = GENERATORS.build(dict(type='clamp_mm.PSAQv1OfficialGenerator',
                                       **TINY_OFFICIAL))
     images = generator.generate(adapter, 3)
-    low, high = pixel_range(adapter)
+    colour = ColourSpace(adapter, False, torch.device('cpu'))
+    low, high = colour.low, colour.high
     assert images.shape == (3, 3, 32, 32)
     assert (images >= low - 1e-6).all() and (images <= high + 1e-6).all()
     again = GENERATORS.build(dict(type='clamp_mm.PSAQv1OfficialGenerator',
