@@ -49,7 +49,8 @@ PRESETS = {
     'short': dict(passes=2),
     # Not the method's constants: 10x wider mutations, to see whether the
     # fitness landscape rewards larger steps.
-    'short-wide': dict(passes=2, mutation_range_low_bits=1e-2,
+    'short-wide': dict(passes=2, mutation_mode='relative',
+                       mutation_range_low_bits=1e-2,
                        mutation_range_high_bits=1e-3),
 }
 

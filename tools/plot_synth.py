@@ -47,7 +47,10 @@ from clamp_mm.synth.diagnostics import (denormalise,  # noqa: E402
 #: Method name on the command line -> generator type.
 METHODS = {
     'clamp': 'clamp_mm.ClampGenerator',
-    'psaq_v1': 'clamp_mm.PSAQv1Generator',
+    # As zkkli/PSAQ-ViT runs it (the baseline), and our earlier variant
+    # (MHSA-output taps, mean entropy, constant lr).
+    'psaq_v1': 'clamp_mm.PSAQv1OfficialGenerator',
+    'psaq_v1_mhsa': 'clamp_mm.PSAQv1Generator',
     'psaq_v2': 'clamp_mm.PSAQv2Generator',
     'gaussian': 'clamp_mm.GaussianGenerator',
 }

@@ -80,7 +80,9 @@ EVAL_SPLITS = ('test', 'val')
 #: Generator type of each synthetic source.
 GENERATOR_TYPES = {
     'gaussian': 'clamp_mm.GaussianGenerator',
-    'psaq_v1': 'clamp_mm.PSAQv1Generator',
+    # As zkkli/PSAQ-ViT runs it; clamp_mm.PSAQv1Generator is the earlier
+    # variant (MHSA-output taps), kept for configs that name it.
+    'psaq_v1': 'clamp_mm.PSAQv1OfficialGenerator',
     'psaq_v2': 'clamp_mm.PSAQv2Generator',
     'clamp': 'clamp_mm.ClampGenerator',
 }

@@ -7,6 +7,7 @@ models only through this interface, so adding a backbone means adding an
 adapter and nothing else.
 """
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -33,10 +34,42 @@ class TokenTap:
             created: for inputs of varying size it reads the spatial size
             that hooks installed by :meth:`ModelAdapter.token_taps` recorded
             during that same pass.
+        reads_input (bool): Hand ``to_grid`` the module's first input
+            instead of its output (PSAQ-ViT's attn@v is the input of the
+            output projection). Defaults to False.
     """
     name: str
     module: nn.Module
     to_grid: ToGrid
+    reads_input: bool = False
+
+
+def head_averaged_sets(num_heads: int, num_prefix_tokens: int,
+                       projection_input: torch.Tensor) -> torch.Tensor:
+    """attn@v from an output projection's input, averaged over heads.
+
+    Args:
+        num_heads (int): Heads of the attention.
+        num_prefix_tokens (int): Leading class/distillation tokens to drop.
+        projection_input (Tensor): (S, N, heads * head_dim), the heads'
+            attn@v outputs concatenated (S: images, or windows of images).
+
+    Returns:
+        Tensor: (S, 1, N - prefix, head_dim): one row of tokens per set,
+        as a 4-d "grid" for :class:`~clamp_mm.synth.taps.TokenGridCollector`.
+    """
+    sets, length, channels = projection_input.shape
+    averaged = projection_input.reshape(sets, length, num_heads,
+                                        channels // num_heads).mean(2)
+    return averaged[:, num_prefix_tokens:].unsqueeze(1)
+
+
+def _attention_with_projection(module: nn.Module) -> Optional[nn.Module]:
+    for candidate in module.modules():
+        if isinstance(getattr(candidate, 'proj', None), nn.Linear) and \
+                isinstance(getattr(candidate, 'num_heads', None), int):
+            return candidate
+    return None
 
 
 class ModelAdapter:
@@ -103,6 +136,38 @@ class ModelAdapter:
         :meth:`quantize` has swapped the attention modules.
         """
         raise NotImplementedError
+
+    @property
+    def num_prefix_tokens(self) -> int:
+        """Class/distillation tokens ahead of the patch tokens (0 here)."""
+        return 0
+
+    def attention_value_taps(self) -> List[TokenTap]:
+        """PSAQ-ViT's taps: each MHSA's head-averaged attn@v, class token
+        dropped (zkkli/PSAQ-ViT hooks ``attn.matmul2`` and takes
+        ``mean(dim=1)[:, 1:]``).
+
+        Read as the input of the attention's output projection, so it
+        works on float and quantized models alike. Each tap gives
+        (S, 1, T, head_dim): S = images (ViT) or windows (Swin; their
+        pairs are pooled per image by the loss, as the official code does).
+
+        Raises:
+            NotImplementedError: When a tapped MHSA module holds no
+                ``proj`` linear with ``num_heads``.
+        """
+        taps = []
+        for tap in self.token_taps():
+            attention = _attention_with_projection(tap.module)
+            if attention is None:
+                raise NotImplementedError(
+                    f'{type(self).__name__}: tap {tap.name} has no attention '
+                    'with a `proj` linear and `num_heads` to read attn@v from')
+            taps.append(
+                TokenTap(f'{tap.name}:attn@v', attention.proj,
+                         partial(head_averaged_sets, attention.num_heads,
+                                 self.num_prefix_tokens), reads_input=True))
+        return taps
 
     def blocks(self) -> List[Tuple[str, nn.Module]]:
         """Transformer blocks, in forward order: the units of the search.

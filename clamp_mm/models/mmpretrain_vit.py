@@ -63,6 +63,10 @@ class MMPretrainViTAdapter(MMPretrainClassifierMixin, OpenMMLabAdapter):
         # the patch embedding on every forward from now on.
         record_output_hw_shape(self.backbone().patch_embed)
 
+    @property
+    def num_prefix_tokens(self) -> int:
+        return self.backbone().num_extra_tokens
+
     def _to_grid(self) -> partial:
         backbone = self.backbone()
         return partial(vit_tokens_to_grid, backbone, backbone.num_extra_tokens)

@@ -133,6 +133,10 @@ class TimmViTAdapter(TimmClassifierAdapter):
             isinstance(block.attn, TimmAttention) for block in model.blocks)
 
     # ---- where the tokens and blocks are -------------------------------------
+    @property
+    def num_prefix_tokens(self) -> int:
+        return self.model.num_prefix_tokens
+
     def _to_grid(self, tokens: torch.Tensor) -> torch.Tensor:
         num_prefix = self.model.num_prefix_tokens
         grid = resolve_grid_size(tokens.shape[1] - num_prefix,

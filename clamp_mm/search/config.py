@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Optional
 
 from clamp_mm.synth.budget import DEFAULT_REFRESH_ITERATIONS
+from .fitness_terms import FITNESSES
+from .genome import MUTATION_MODES
 from .mixed_precision import MixedPrecisionConfig
 
 #: The sizes of the smoke-run search (:meth:`SearchConfig.fast`, the
@@ -39,8 +41,19 @@ class SearchConfig:
         crossover_prob (float): Probability that a child is the uniform
             crossover of two tournament winners before mutation. Defaults to
             0.0 (the method makes crossover optional).
-        mutation_range_low_bits (float): ``r`` of the mutation
-            ``scale * (1 + U(-r, r))`` at ``low_bits`` bits or fewer.
+        mutation_mode (str): How a scale mutation is sized, one of
+            ``MUTATION_MODES``: ``'relative'`` ``s * (1 + U(-r, r))`` (the
+            old rule), ``'absolute'`` (Evol-Q) ``|s + U(-r, r)|``, both with
+            the ``mutation_range_*`` ``r``; ``'levels'``
+            ``s * (1 + U(-l, l) / (2^b - 1))`` with ``l =
+            mutation_levels``: the step is sized to each quantizer's
+            quantization step. Defaults to ``'levels'``.
+        mutation_levels (float): ``l`` of the ``'levels'`` mode: the most
+            rounding levels a value at the end of a quantizer's range moves
+            by in one mutation (chosen on the validation split, see
+            docs/search_stage2.md). Defaults to 0.5.
+        mutation_range_low_bits (float): ``r`` of the ``'relative'`` and
+            ``'absolute'`` modes at ``low_bits`` bits or fewer.
             Defaults to 1e-3.
         mutation_range_high_bits (float): ``r`` at ``high_bits`` bits or
             more. Defaults to 1e-4.
@@ -60,7 +73,18 @@ class SearchConfig:
         kernel_size (int): Side of the InfoNCE neighbourhood. Defaults to 3.
         temperature (float): InfoNCE temperature. Defaults to 0.2.
         output_mae_weight (float): ``lambda`` of the model-output MAE term
-            (our default). Defaults to 1.0.
+            of the ``'info_nce'`` fitness (our default). Defaults to 1.0.
+        fitness (str): What ranks candidates, one of ``FITNESSES``
+            (clamp_mm/search/fitness_terms.py): ``'info_nce'`` (local
+            InfoNCE + ``lambda`` x model MAE of the visit), ``'mse'`` /
+            ``'cosine'`` (block output against FP), ``'output_kl'`` (KL of
+            FP to quantized logits, the rest of the network run per
+            candidate), ``'info_nce_output_kl'`` (the paper's
+            ``L_F = L_C2 + L_O``), ``'mse_output_kl'``. Their rank
+            correlation with validation top-1 is in
+            docs/fitness_diagnostic.md; the default won the validation
+            search ablation (docs/search_stage2.md). Defaults to
+            ``'info_nce'``.
         cyclic_adaptation (bool): Refresh the synthetic images during the
             search (method.md section 4); False for the ablation. Defaults
             to True.
@@ -87,6 +111,8 @@ class SearchConfig:
     cycles: int = 6
     children_per_cycle: Optional[int] = None
     crossover_prob: float = 0.0
+    mutation_mode: str = 'levels'
+    mutation_levels: float = 0.5
     mutation_range_low_bits: float = 1e-3
     mutation_range_high_bits: float = 1e-4
     low_bits: int = 4
@@ -97,6 +123,7 @@ class SearchConfig:
     kernel_size: int = 3
     temperature: float = 0.2
     output_mae_weight: float = 1.0
+    fitness: str = 'info_nce'
     cyclic_adaptation: bool = True
     refresh_every_cycles: Optional[int] = None
     refresh_iterations: int = DEFAULT_REFRESH_ITERATIONS
@@ -137,6 +164,15 @@ class SearchConfig:
             if getattr(self, name) <= 0:
                 raise ValueError(
                     f'{name} must be > 0, got {getattr(self, name)}')
+        if self.mutation_mode not in MUTATION_MODES:
+            raise ValueError(f'mutation_mode must be one of '
+                             f'{MUTATION_MODES}, got {self.mutation_mode!r}')
+        if not self.mutation_levels > 0:
+            raise ValueError(f'mutation_levels must be > 0, got '
+                             f'{self.mutation_levels}')
+        if self.fitness not in FITNESSES:
+            raise ValueError(f'fitness must be one of {tuple(FITNESSES)}, '
+                             f'got {self.fitness!r}')
         if self.init_noise_range is not None and self.init_noise_range < 0:
             raise ValueError(f'init_noise_range must be >= 0, got '
                              f'{self.init_noise_range}')

@@ -10,12 +10,13 @@ The neighbourhood is gathered with ``unfold``, so time and memory grow with
 ``k^2 x tokens``, never with ``tokens^2``.
 """
 import time
-from typing import Optional, Sequence, Union
+from typing import Callable, Dict, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
 
-from .block_cache import run_block
+from .block_cache import first_tensor
+from .fitness_terms import get_fitness, output_divergence, token_terms
 
 ModelOutput = Union[torch.Tensor, Sequence[torch.Tensor]]
 
@@ -171,36 +172,96 @@ class BlockScorer:
         times (dict, optional): Its ``'block_forward'`` entry accumulates
             the seconds spent in the block's forward alone (the unit cost
             the search is measured against). Defaults to None.
+        fitness (str): A name of
+            :data:`~clamp_mm.search.fitness_terms.FITNESSES`. Defaults to
+            ``'info_nce'``.
+        rest_of_network (Callable, optional): ``block output -> model
+            output`` (a :class:`~clamp_mm.search.rest_of_network.RestOfNetwork`);
+            needed by fitnesses with an output term. Defaults to None.
+        fp_model_output (Tensor | Sequence[Tensor], optional): The FP model
+            output on the batch, for the output term. Defaults to None.
     """
 
     def __init__(self, block, to_grid, write_genome, inputs, fp_grid,
                  model_output_mae: float, kernel_size: int = 3,
                  temperature: float = 0.2, output_mae_weight: float = 1.0,
-                 times: Optional[dict] = None) -> None:
+                 times: Optional[dict] = None, fitness: str = 'info_nce',
+                 rest_of_network: Optional[Callable] = None,
+                 fp_model_output: Optional[ModelOutput] = None) -> None:
         self.block = block
         self.to_grid = to_grid
         self.write_genome = write_genome
         self.inputs = inputs
+        self.fp_grid = fp_grid
         self.contrastive = NeighbourhoodInfoNCE(fp_grid, kernel_size,
                                                 temperature)
         self.model_output_mae = float(model_output_mae)
         self.output_mae_weight = output_mae_weight
+        self.fitness = get_fitness(fitness)
+        self.rest_of_network = rest_of_network
+        self.fp_model_output = fp_model_output
+        if self.fitness.needs_output and (rest_of_network is None
+                                          or fp_model_output is None):
+            raise ValueError(f'fitness {fitness!r} needs rest_of_network and '
+                             'fp_model_output (a per-candidate output term)')
         self.times = times if times is not None else {}
         self.times.setdefault('block_forward', 0.0)
+        self.times.setdefault('rest_of_network', 0.0)
         #: Candidates scored so far.
         self.num_scored = 0
 
     @torch.no_grad()
+    def _block_output(self):
+        start = time.perf_counter()
+        output = self.block(*self.inputs.args, **self.inputs.kwargs)
+        self.times['block_forward'] += time.perf_counter() - start
+        return output
+
+    @torch.no_grad()
     def quantized_grid(self) -> torch.Tensor:
         """The block's output tokens with its quantizers as they are now."""
-        start = time.perf_counter()
-        output = run_block(self.block, self.inputs)
-        self.times['block_forward'] += time.perf_counter() - start
+        output = first_tensor(self._block_output())
         return self.to_grid(output, self.inputs.args, self.inputs.kwargs)
+
+    @torch.no_grad()
+    def terms(self, genome, with_output: Optional[bool] = None
+              ) -> Dict[str, float]:
+        """Every term of ``genome`` (written into the block, left there).
+
+        Args:
+            genome (Genome): The candidate.
+            with_output (bool, optional): Also compute ``output_kl``
+                (runs the rest of the network). Defaults to None: when the
+                fitness needs it.
+
+        Returns:
+            dict[str, float]: ``info_nce``, ``mse``, ``cosine``,
+            ``visit_output_mae`` and, when asked, ``output_kl``.
+        """
+        if with_output is None:
+            with_output = self.fitness.needs_output
+        self.write_genome(genome)
+        output = self._block_output()
+        grid = self.to_grid(first_tensor(output), self.inputs.args,
+                            self.inputs.kwargs)
+        terms = dict(info_nce=float(self.contrastive(grid)),
+                     visit_output_mae=self.model_output_mae)
+        terms.update(token_terms(grid, self.fp_grid))
+        if with_output:
+            start = time.perf_counter()
+            model_output = self.rest_of_network(output)
+            terms['output_kl'] = output_divergence(model_output,
+                                                   self.fp_model_output)
+            self.times['rest_of_network'] += time.perf_counter() - start
+        return terms
 
     def __call__(self, genome) -> float:
         """Fitness of ``genome`` (written into the block, left there)."""
-        self.write_genome(genome)
         self.num_scored += 1
-        contrastive = float(self.contrastive(self.quantized_grid()))
-        return contrastive + self.output_mae_weight * self.model_output_mae
+        if self.fitness.name == 'info_nce':
+            # The original fitness alone: skip the other terms' cost.
+            self.write_genome(genome)
+            contrastive = float(self.contrastive(self.quantized_grid()))
+            return contrastive + self.output_mae_weight * self.model_output_mae
+        return self.fitness.combine(self.terms(genome),
+                                    self.output_mae_weight)

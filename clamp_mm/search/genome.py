@@ -172,6 +172,10 @@ def mutation_range(bits: int, low_bits: int, high_bits: int,
                     weight * math.log(range_high_bits))
 
 
+#: How a scale mutation is sized (see :meth:`GenomeOperators.perturb_scales`).
+MUTATION_MODES = ('relative', 'absolute', 'levels')
+
+
 class GenomeOperators:
     """Mutation, crossover and seeding on one :class:`GenomeLayout`.
 
@@ -188,44 +192,82 @@ class GenomeOperators:
         range_high_bits (float): See :func:`mutation_range`.
         bit_mutation_prob (float): Per quantizer with bit choices, the
             probability of a +-1 bit change. Defaults to 0.0.
+        mode (str): How the scale noise is sized, one of
+            :data:`MUTATION_MODES`: ``'relative'`` ``s * (1 + U(-r, r))``,
+            ``'absolute'`` (Evol-Q) ``|s + U(-r, r)|``, both with ``r`` from
+            :func:`mutation_range`; ``'levels'``
+            ``s * (1 + U(-l, l) / (2^b - 1))``, which moves a value at the
+            end of the quantizer's range by at most ``l`` rounding levels
+            whatever its scale and bit-width. Defaults to ``'relative'``.
+        levels (float): ``l`` of the ``'levels'`` mode. Defaults to 0.5.
     """
 
     def __init__(self, layout: GenomeLayout, generator: torch.Generator,
                  low_bits: int, high_bits: int, range_low_bits: float,
                  range_high_bits: float,
-                 bit_mutation_prob: float = 0.0) -> None:
+                 bit_mutation_prob: float = 0.0,
+                 mode: str = 'relative',
+                 levels: float = 0.5) -> None:
+        if mode not in MUTATION_MODES:
+            raise ValueError(f'mutation mode must be one of {MUTATION_MODES}'
+                             f', got {mode!r}')
         self.layout = layout
         self.generator = generator
         self.bit_mutation_prob = bit_mutation_prob
+        self.mode = mode
+        self.levels = levels
         self._range_args = (low_bits, high_bits, range_low_bits,
                             range_high_bits)
         self._range_cache: Dict[Tuple[int, ...], torch.Tensor] = {}
 
+    def _range_of_bits(self, bits: int) -> float:
+        if self.mode == 'levels':
+            return self.levels / (2**bits - 1)
+        return mutation_range(bits, *self._range_args)
+
     def element_ranges(self, bits: torch.Tensor) -> torch.Tensor:
-        """Per genome element, the mutation range of its bit-width."""
+        """Per genome element, the mutation range of its bit-width.
+
+        In ``'levels'`` mode the range is relative (``l / (2^b - 1)``);
+        otherwise it is :func:`mutation_range`'s ``r``.
+        """
         key = tuple(bits.tolist())
         if key not in self._range_cache:
             per_quantizer = torch.tensor(
-                [mutation_range(b, *self._range_args) for b in key])
+                [self._range_of_bits(b) for b in key])
             self._range_cache[key] = self.layout.expand(per_quantizer)
         return self._range_cache[key]
 
     def perturb_scales(self, genome: Genome,
                        noise_range: Optional[float] = None) -> Genome:
-        """``scale * (1 + U(-r, r))`` elementwise; zero points unchanged.
+        """Add uniform noise to every scale; zero points unchanged.
+
+        ``'relative'`` and ``'levels'``: ``s * (1 + U(-r, r))``;
+        ``'absolute'``: ``|s + U(-r, r)|`` (kept above 1e-8).
 
         Args:
             genome (Genome): Parent (not modified).
-            noise_range (float, optional): One ``r`` for every element.
+            noise_range (float, optional): One ``r`` for every element, in
+                the mode's unit (rounding levels in ``'levels'`` mode).
                 Defaults to None: the range of each element's bit-width.
         """
-        ranges = (self.element_ranges(genome.bits).to(genome.scale.device)
-                  if noise_range is None else noise_range)
+        if noise_range is None:
+            ranges = self.element_ranges(genome.bits).to(genome.scale.device)
+        elif self.mode == 'levels':
+            per_quantizer = torch.tensor(
+                [noise_range / (2**b - 1) for b in genome.bits.tolist()])
+            ranges = self.layout.expand(per_quantizer).to(genome.scale.device)
+        else:
+            ranges = noise_range
         # Draws happen on the CPU generator whatever the device, so a run
         # is reproducible across devices and resumes.
         uniform = torch.rand(genome.scale.shape,
                              generator=self.generator).to(genome.scale.device)
-        scale = genome.scale * (1 + (2 * uniform - 1) * ranges)
+        noise = (2 * uniform - 1) * ranges
+        if self.mode == 'absolute':
+            scale = (genome.scale + noise).abs().clamp_(min=1e-8)
+        else:
+            scale = genome.scale * (1 + noise)
         return Genome(scale, genome.zero_point.clone(), genome.bits.clone())
 
     def mutate_bits(self, genome: Genome) -> Genome:

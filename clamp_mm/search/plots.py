@@ -50,6 +50,42 @@ def plot_fitness(result: SearchResult, path: str) -> str:
     return path
 
 
+def plot_search_dynamics(result: SearchResult, path: str) -> str:
+    """Per cycle: share of weights re-rounded by a child, accepted children.
+
+    Args:
+        result (SearchResult): A search result; cycles logged before these
+            statistics existed are drawn as gaps.
+        path (str): PNG file to write.
+
+    Returns:
+        str: ``path``.
+    """
+    history = result.history
+    steps = list(range(len(history)))
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(8, 5.5), sharex=True)
+    top.plot(steps, [100 * e.get('level_change_share', float('nan'))
+                     for e in history], color='tab:blue')
+    top.set_ylabel('weights re-rounded\nper child (%)')
+    top.set_title('Search dynamics per cycle (all blocks, in search order)'
+                  '\n0 % re-rounded means a dead search')
+    bottom.plot(steps, [100 * e.get('accepted_rate', float('nan'))
+                        for e in history], color='tab:green')
+    bottom.set_ylabel('children accepted (%)')
+    bottom.set_xlabel('cycle of the search')
+    for axis in (top, bottom):
+        axis.set_ylim(bottom=0)
+        axis.grid(alpha=0.3)
+    for step, entry in zip(steps, history):
+        if entry.get('cycle') == 0:
+            bottom.axvline(step, color='grey', linewidth=0.4, alpha=0.5)
+            top.axvline(step, color='grey', linewidth=0.4, alpha=0.5)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
 def plot_bits(result: SearchResult, path: str) -> str:
     """Bit-width chosen for every quantizer.
 
@@ -82,9 +118,11 @@ def plot_bits(result: SearchResult, path: str) -> str:
 
 
 def write_plots(result: SearchResult, work_dir: str) -> List[str]:
-    """Write both plots into ``work_dir``; return their paths."""
+    """Write the plots into ``work_dir``; return their paths."""
     os.makedirs(work_dir, exist_ok=True)
     return [
         plot_fitness(result, osp.join(work_dir, 'search_fitness.png')),
+        plot_search_dynamics(result,
+                             osp.join(work_dir, 'search_dynamics.png')),
         plot_bits(result, osp.join(work_dir, 'search_bits.png'))
     ]

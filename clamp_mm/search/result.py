@@ -24,7 +24,11 @@ class SearchResult:
         best_fitness (dict[str, float]): Per block, the best fitness at its
             latest visit.
         history (list[dict]): One entry per cycle: visit, pass_index,
-            block, cycle, best, mean, rejected, refreshed.
+            block, cycle, best, mean, rejected, refreshed,
+            level_change_share (mean share of the block's weights whose
+            rounding level a child moved against its parent; 0 means a dead
+            search) and accepted_rate (share of scored children that stayed
+            in the population).
         bits (dict[str, int]): Bit-width of every quantizer.
         metrics (dict[str, float]): avg_weight_bits, avg_activation_bits,
             size_mb, gbops (per image).

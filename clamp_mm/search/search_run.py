@@ -26,11 +26,14 @@ from .checkpointing import (capture_rng_states, load_state,
                             restore_rng_states, save_state)
 from .config import SearchConfig
 from .fitness import BlockScorer, output_mae
+from .fitness_terms import get_fitness
 from .genome import (Genome, GenomeLayout, GenomeOperators,
                      is_weight_quantizer)
 from .mixed_precision import BitBudget, fit_to_budget
 from .population import Population
+from .rest_of_network import RestOfNetwork
 from .result import SearchResult
+from .search_stats import RoundingLevelMonitor
 
 #: ``refresh(images, fp_model, quantized_model, iterations) -> images``.
 RefreshFn = Callable[[torch.Tensor, nn.Module, nn.Module, int], torch.Tensor]
@@ -96,6 +99,7 @@ class SearchRun:
         self.times = dict(scoring=0.0, block_forward=0.0, caching=0.0,
                           refresh=0.0)
         self.next_visit = 0
+        self._last_parent: Optional[Genome] = None
 
     # ---- set-up -----------------------------------------------------------------
     def _searchable_blocks(self) -> Tuple[List[Tuple[str, nn.Module]],
@@ -142,7 +146,8 @@ class SearchRun:
         return GenomeOperators(
             layout, self.generator, config.low_bits, config.high_bits,
             config.mutation_range_low_bits, config.mutation_range_high_bits,
-            mixed.bit_mutation_prob if mixed else 0.0)
+            mixed.bit_mutation_prob if mixed else 0.0, config.mutation_mode,
+            config.mutation_levels)
 
     def fingerprint(self) -> dict:
         """What a saved state must match to be resumed."""
@@ -236,13 +241,18 @@ class SearchRun:
             inputs = fp_inputs
             quantized_output = self._forward_quantized()
         mae = float(output_mae(quantized_output, fp_output))
-        self.times['caching'] += time.perf_counter() - start
         config = self.config
+        rest_of_network = None
+        if get_fitness(config.fitness).needs_output:
+            rest_of_network = RestOfNetwork(self._forward_quantized,
+                                            self.adapter.blocks(), name)
+        self.times['caching'] += time.perf_counter() - start
         return BlockScorer(block,
                            partial(self.adapter.block_output_grid, name),
                            self.layouts[name].write, inputs, fp_grid, mae,
                            config.kernel_size, config.temperature,
-                           config.output_mae_weight, self.times)
+                           config.output_mae_weight, self.times,
+                           config.fitness, rest_of_network, fp_output)
 
     def _refresh_images(self) -> None:
         start = time.perf_counter()
@@ -300,6 +310,8 @@ class SearchRun:
                 other = population.tournament(config.tournament_size,
                                               self.generator)
                 parent = operators.crossover(parent, other)
+        # Kept for the rounding-level statistics of the cycle.
+        self._last_parent = parent
         return operators.mutate_bits(operators.perturb_scales(parent))
 
     def _refresh_due(self, global_cycle: int) -> bool:
@@ -318,6 +330,7 @@ class SearchRun:
         bar = (ProgressBar(config.cycles * config.children_per_cycle,
                            file=sys.stdout) if config.progress_bar else None)
         population = self.populations.get(name)
+        monitor = RoundingLevelMonitor(layout, block)
         for cycle in range(config.cycles):
             refresh = self._refresh_due(visit_index * config.cycles + cycle)
             if refresh:
@@ -327,14 +340,18 @@ class SearchRun:
             if cycle == 0 or refresh:
                 scorer = self.make_scorer(name, block)
                 population = self._population(name, scorer, operators)
-            rejected = 0
+            rejected = accepted = 0
+            level_changes = []
             for _ in range(config.children_per_cycle):
                 child = self._make_child(population, operators)
                 if not self._within_budget(layout, child):
                     rejected += 1
                 else:
+                    level_changes.append(
+                        monitor.changed_share(self._last_parent, child))
                     fitness = self._score_all(scorer, [child])[0]
-                    population.insert_and_drop_worst(child, fitness)
+                    accepted += population.insert_and_drop_worst(
+                        child, fitness)
                 if bar is not None:
                     bar.update()
             self.counters['rejected'] += rejected
@@ -342,13 +359,18 @@ class SearchRun:
                          block=name, cycle=cycle,
                          best=population.best_fitness,
                          mean=population.mean_fitness, rejected=rejected,
-                         refreshed=refresh)
+                         refreshed=refresh,
+                         level_change_share=(sum(level_changes) /
+                                             max(1, len(level_changes))),
+                         accepted_rate=accepted / max(1, len(level_changes)))
             self.history.append(entry)
             self.logger.info(
                 f'search pass {pass_index + 1}/{config.passes} block {name} '
                 f'cycle {cycle + 1}/{config.cycles}: best '
                 f'{entry["best"]:.6f} mean {entry["mean"]:.6f} '
-                f'rejected {rejected}' + (' (images refreshed)'
+                f'rejected {rejected} accepted '
+                f'{entry["accepted_rate"]:.0%} weights re-rounded '
+                f'{entry["level_change_share"]:.2%}' + (' (images refreshed)'
                                           if refresh else ''))
         if bar is not None:
             sys.stdout.write('\n')

@@ -213,6 +213,28 @@ class OptimisingGenerator(BaseGenerator):
         """Whether the quantized model is run at each step."""
         return False
 
+    def feature_taps(self, adapter: ModelAdapter) -> list:
+        """Where the token grids of ``needs_token_grids`` are read.
+        Defaults to the adapter's MHSA outputs (``token_taps()``)."""
+        return adapter.token_taps()
+
+    def augment(self, pixels: torch.Tensor, jitter: int,
+                random: torch.Generator) -> torch.Tensor:
+        """The view the model sees this step: a random roll of up to
+        ``jitter`` pixels per axis, then (``flip``) a random mirror."""
+        view = random_roll(pixels, jitter, random)
+        if self.flip:
+            view = random_horizontal_flip(view, generator=random)
+        return view
+
+    def prior_terms(self, pixels: torch.Tensor,
+                    view: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """Image-prior terms (weighted): ``tv_weight`` x total variation
+        of the optimised images."""
+        if not self.tv_weight:
+            return {}
+        return {'total_variation': self.tv_weight * total_variation(pixels)}
+
     # ---- the public interface -----------------------------------------------
     def generate(self,
                  model: ModelLike,
@@ -341,7 +363,7 @@ class OptimisingGenerator(BaseGenerator):
         jitter = self.jitter_of_round(round_index)
         run_quantized = (quantized_adapter is not None
                          and self.uses_quantized_model(quantized_adapter))
-        collector = (TokenGridCollector(adapter)
+        collector = (TokenGridCollector(self.feature_taps(adapter))
                      if self.needs_token_grids else None)
         for step in range(iterations):
             started = time.perf_counter()
@@ -349,9 +371,7 @@ class OptimisingGenerator(BaseGenerator):
             for group in optimizer.param_groups:
                 group['lr'] = lr
             pixels = colour.images(variables)
-            view = random_roll(pixels, jitter, random)
-            if self.flip:
-                view = random_horizontal_flip(view, generator=random)
+            view = self.augment(pixels, jitter, random)
             if collector is not None:
                 with collector:
                     output = adapter.forward_images(view)
@@ -363,15 +383,13 @@ class OptimisingGenerator(BaseGenerator):
             terms = self.loss_terms(
                 LossInputs(pixels, output, grids, quantized_output, targets,
                            adapter.has_head))
+            terms.update(self.prior_terms(pixels, view))
             # Drop every reference to the activations before backward: the
             # token grids alone would otherwise stay alive through the whole
             # backward pass (~8 % more peak memory on Swin-T at 512x512).
             del view, output, grids, quantized_output
             if collector is not None:
                 collector.clear()
-            if self.tv_weight:
-                terms['total_variation'] = (
-                    self.tv_weight * total_variation(pixels))
             total = torch.stack(list(terms.values())).sum()
             values = {name: term.item() for name, term in terms.items()}
             values['total'] = total.item()

@@ -25,7 +25,8 @@ class TokenGridCollector:
 
     Args:
         taps (ModelAdapter | Sequence[TokenTap]): An adapter (its
-            ``token_taps()`` are used) or the taps themselves.
+            ``token_taps()`` are used) or the taps themselves (a tap with
+            ``reads_input`` is handed its module's first input).
     """
 
     def __init__(self, taps: Union[ModelAdapter, Sequence[TokenTap]]) -> None:
@@ -56,6 +57,8 @@ class TokenGridCollector:
     def _make_hook(self, tap: TokenTap):
 
         def hook(module, args, output):
+            if tap.reads_input:
+                output = args[0]
             if isinstance(output, (tuple, list)):
                 output = output[0]
             grid = tap.to_grid(output)

@@ -122,6 +122,18 @@ BAD_INPUTS = {
         t['config'], t['checkpoint'], '--cfg-options',
         'test_cfg.generator.type=clamp_mm.NoSuchGenerator'
     ], 'clamp_mm.NoSuchGenerator is not in the clamp_mm::generator'),
+    'unknown fitness': (lambda t, p: [
+        t['config'], t['checkpoint'], '--cfg-options',
+        'test_cfg.calibrator.fitness=accuracy'
+    ], "fitness must be one of ('info_nce'"),
+    'negative mutation step': (lambda t, p: [
+        t['config'], t['checkpoint'], '--cfg-options',
+        'test_cfg.calibrator.mutation_levels=-1.0'
+    ], 'mutation_levels must be > 0, got -1.0'),
+    'population below 2': (lambda t, p: [
+        t['config'], t['checkpoint'], '--cfg-options',
+        'test_cfg.calibrator.population_size=1'
+    ], 'population_size must be >= 2, got 1'),
     'other architecture': (lambda t, p: [
         t['config'], wrong_architecture_checkpoint(p)
     ], 'does not fit TinyViTClassifier'),

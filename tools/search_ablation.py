@@ -1,0 +1,153 @@
+"""Search variants side by side on the validation split; test on request.
+
+For one classifier and setting: CLAMP stage-1 images (cached), min-max
+observers (stage 1 alone), then each search variant from the same start;
+every model is scored on the validation split (Fashion-MNIST training
+images 55000..59999), which is what defaults are chosen on. ``--score-test``
+also scores the finished models on the 10k test images (only to report
+the chosen variant, never to choose).
+
+Each variant is ``NAME:field=value,field=value`` of SearchConfig fields,
+e.g. ``old:mutation_mode='relative',fitness='info_nce'``.
+
+Example::
+
+    CLAMP_NUM_THREADS=1 nice -n 15 python tools/search_ablation.py \\
+        --model vit --passes 2 --variants \\
+        "old:mutation_mode='relative'" "levels:mutation_levels=0.5"
+"""
+import argparse
+import ast
+import copy
+import json
+import os
+import os.path as osp
+import shlex
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def parse_variant(text: str):
+    """``NAME:a=1,b='x'`` -> (NAME, {a: 1, b: 'x'})."""
+    name, _, fields = text.partition(':')
+    options = {}
+    if fields:
+        for item in fields.split(','):
+            key, _, value = item.partition('=')
+            options[key.strip()] = ast.literal_eval(value.strip())
+    return name, options
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--model', default='vit',
+                        choices=['vit', 'deit', 'swin'])
+    parser.add_argument('--setting', default='W4/A4')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--passes', type=int, default=2)
+    parser.add_argument('--generator-iterations', type=int, default=500)
+    parser.add_argument('--refresh', action='store_true',
+                        help='cyclic adaptation (refresh with the CLAMP '
+                        'generator); off by default')
+    parser.add_argument('--variants', nargs='+', required=True)
+    parser.add_argument('--score-test', action='store_true')
+    parser.add_argument('--work-dir', default='work_dirs/fitness_diagnostic')
+    parser.add_argument('--out', default='work_dirs/search_ablation.json')
+    args = parser.parse_args(argv)
+    from clamp_mm.benchmark import parse_settings
+    from clamp_mm.search import SearchConfig
+    try:
+        args.setting = parse_settings([args.setting])[0]
+        args.variants = [parse_variant(v) for v in args.variants]
+        for _, options in args.variants:
+            SearchConfig(**options)
+    except (ValueError, SyntaxError, TypeError) as error:
+        parser.exit(2, f'{parser.prog}: error: {error}\n')
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    import clamp_mm  # noqa: F401
+    from clamp_mm.benchmark import (SETTINGS, BenchmarkConfig, MODEL_SPECS,
+                                    load_float_model)
+    from clamp_mm.benchmark.runner import _build_generator, calibrate_observers
+    from clamp_mm.benchmark.validation import load_validation_images, top1
+    from clamp_mm.datasets.fashion_mnist import load_fashion_mnist_images
+    from clamp_mm.models import find_adapter
+    from clamp_mm.quant import QuantRecipe
+    from clamp_mm.search import EvolutionaryCalibrator, SearchConfig
+    from clamp_mm.synth import SyntheticImageDataset
+    if 'CLAMP_NUM_THREADS' in os.environ:
+        torch.set_num_threads(int(os.environ['CLAMP_NUM_THREADS']))
+    spec = MODEL_SPECS[args.model]
+    fp_model, origin = load_float_model(spec)
+    adapter = find_adapter(fp_model)
+    val_images, val_labels = load_validation_images(adapter)
+    test = None
+    if args.score_test:
+        mean, std = adapter.mean_std
+        test = load_fashion_mnist_images(
+            10000, split='test', image_size=adapter.input_size[0], seed=None,
+            mean=mean, std=std, return_labels=True)
+    generator = _build_generator(
+        BenchmarkConfig(generator_iterations=args.generator_iterations)
+        .generator_cfg('clamp', args.seed))
+    os.makedirs(args.work_dir, exist_ok=True)
+    images = SyntheticImageDataset.load_or_generate(
+        osp.join(args.work_dir, f'{args.model}_clamp_seed{args.seed}_'
+                 f'it{args.generator_iterations}.pth'), generator, adapter,
+        32, overwrite=True).images
+    weight_bits, act_bits = SETTINGS[args.setting]
+    start_model = copy.deepcopy(fp_model)
+    calibrate_observers(start_model, find_adapter(start_model),
+                        QuantRecipe(weight_bits=weight_bits,
+                                    act_bits=act_bits), images, 32)
+
+    def scores(model):
+        model_adapter = find_adapter(model)
+        result = dict(val=top1(model_adapter, val_images, val_labels))
+        if test is not None:
+            result['test'] = top1(model_adapter, *test)
+        return result
+
+    rows = [dict(variant='stage 1 (observers, no search)', options={},
+                 seconds=0.0, **scores(start_model))]
+    print(json.dumps(rows[-1]), flush=True)
+    for name, options in args.variants:
+        model = copy.deepcopy(start_model)
+        config = SearchConfig(passes=args.passes, progress_bar=False,
+                              plots=False, seed=args.seed,
+                              cyclic_adaptation=args.refresh, **options)
+        started = time.perf_counter()
+        result = EvolutionaryCalibrator(config).calibrate(
+            model, images, refresh_fn=generator if args.refresh else None)
+        history = result.history
+        rows.append(dict(
+            variant=name, options=options,
+            seconds=time.perf_counter() - started,
+            search_times=result.times,
+            level_change_share=sum(e['level_change_share'] for e in history)
+            / len(history),
+            accepted_rate=sum(e['accepted_rate'] for e in history) /
+            len(history), **scores(model)))
+        print(json.dumps(rows[-1]), flush=True)
+    payload = dict(model=args.model, origin=origin, setting=args.setting,
+                   seed=args.seed, passes=args.passes, refresh=args.refresh,
+                   threads=torch.get_num_threads(),
+                   command='python tools/search_ablation.py ' + ' '.join(
+                       shlex.quote(a) for a in (argv or sys.argv[1:])),
+                   rows=rows)
+    os.makedirs(osp.dirname(args.out) or '.', exist_ok=True)
+    with open(args.out, 'w') as file:
+        json.dump(payload, file, indent=1)
+    print(f'wrote {args.out}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
