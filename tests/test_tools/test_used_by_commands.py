@@ -79,7 +79,8 @@ def run_quantize(config: str, checkpoint: str, work_dir: str,
         osp.join(REPO, config), checkpoint, '--work-dir', work_dir, '--fp',
         '--cfg-options', *data_options, *QUICK_BUDGET
     ]
-    done = subprocess.run(command, cwd=work_dir, env=env,
+    # From the tmp folder: no path may fall back to the repo's data/.
+    done = subprocess.run(command, cwd=osp.dirname(work_dir), env=env,
                           capture_output=True, text=True, timeout=1500)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout + done.stderr
