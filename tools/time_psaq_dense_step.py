@@ -2,7 +2,7 @@
 
 One generation of ``--steps`` Adam steps of :class:`PSAQv1Generator` on the
 backbone of a benchmark model (the small Mask R-CNN by default) at its
-128 px input, batch 32, once per ``--max-pairs`` value (``all``: every token
+128 px input (``--resolution``), batch 32, once per ``--max-pairs`` value (``all``: every token
 pair, the exact density). Prints the mean time of the steps after the first
 (the first includes allocator warm-up) and the peak resident memory of the
 process, one line per value; each value runs in its own subprocess.
@@ -35,7 +35,8 @@ def parse_max_pairs(text: str):
     return value
 
 
-def measure(model_key: str, max_pairs, steps: int, batch_size: int) -> dict:
+def measure(model_key: str, max_pairs, steps: int, batch_size: int,
+            resolution: int) -> dict:
     """One generation in this process; returns its timings."""
     import torch
 
@@ -49,11 +50,12 @@ def measure(model_key: str, max_pairs, steps: int, batch_size: int) -> dict:
                                 batch_size=batch_size, max_pairs=max_pairs,
                                 progress=False, log_interval=0)
     started = time.perf_counter()
-    generator.generate(adapter, batch_size)
+    generator.generate(adapter, batch_size, resolution=resolution)
     total = time.perf_counter() - started
     seconds = [entry['seconds'] for entry in generator.loss_log]
     later = seconds[1:] or seconds
     return dict(model=origin, max_pairs=max_pairs, batch_size=batch_size,
+                resolution=resolution,
                 steps=len(seconds), first_step_s=seconds[0],
                 mean_later_step_s=sum(later) / len(later), total_s=total,
                 peak_rss_mib=resource.getrusage(
@@ -71,6 +73,10 @@ def main(argv=None) -> None:
                         help='values to time ("all" = every pair)')
     parser.add_argument('--steps', type=int, default=3)
     parser.add_argument('--batch-size', type=int, default=32)
+    parser.add_argument('--resolution', type=int, default=128,
+                        help='side of the images. Defaults to 128 (the '
+                        'model\'s training size; the adapter alone would '
+                        'take the config\'s test scale)')
     parser.add_argument('--worker', action='store_true',
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -79,13 +85,14 @@ def main(argv=None) -> None:
                      f'{args.batch_size} must be >= 1')
     if args.worker:
         print(json.dumps(measure(args.model, args.max_pairs[0], args.steps,
-                                 args.batch_size)))
+                                 args.batch_size, args.resolution)))
         return
     for max_pairs in args.max_pairs:
         command = [
             sys.executable, osp.abspath(__file__), '--worker', '--model',
             args.model, '--steps', str(args.steps), '--batch-size',
-            str(args.batch_size), '--max-pairs',
+            str(args.batch_size), '--resolution', str(args.resolution),
+            '--max-pairs',
             'all' if max_pairs is None else str(max_pairs)
         ]
         done = subprocess.run(command, capture_output=True, text=True,
