@@ -8,9 +8,9 @@ gradient's error norm is at most twice what sampling noise explains; one
 draw of 32,768 pairs of a 32 x 32 grid (523,776 pairs) gives the full
 entropy within 1 % (on average not above it: the plug-in entropy is biased
 low, here by under 0.5 %); one draw's gradient of the entropy is noisy
-(cosine to the full one above 0.05; 0.15 measured) and the mean over 16
-draws turns towards the full gradient (cosine above 0.4 and twice one
-draw's; 0.53 measured).
+(cosine to the full one above 0.05; about 0.15 measured on such grids)
+and the mean over 16 draws turns towards the full gradient (cosine above
+0.4 and twice one draw's; about 0.5 measured).
 """
 import math
 
