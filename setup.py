@@ -15,14 +15,21 @@ install_requires = [
     'numpy<2',
     # numpy < 2 needs an opencv built against it.
     'opencv-python<4.12',
-    'matplotlib',
-    'scikit-image',
-    # tools/plot_synth.py: kernel densities of patch similarity.
-    'scipy',
     # mmseg imports these without declaring them.
     'ftfy',
     'regex',
     'setuptools<81',
+]
+
+bench_requires = [
+    # Figures of the benchmark, the search and tools/plot_synth.py (mmengine
+    # pulls it in too).
+    'matplotlib',
+    # The composite detection / segmentation sets: photos, textures, resizing.
+    'scikit-image',
+    # Hole filling of the composite masks; kernel densities of patch
+    # similarity in tools/plot_synth.py.
+    'scipy',
 ]
 
 setup(
@@ -35,6 +42,15 @@ setup(
     packages=find_packages(exclude=('tests', 'tests.*')),
     python_requires='>=3.11',
     install_requires=install_requires,
-    extras_require={'tests': ['pytest', 'pytest-timeout']},
+    extras_require={
+        # The benchmark and experiment harness (clamp_mm.benchmark,
+        # tools/benchmark*.py, tools/plot_synth.py, the composite data sets):
+        # not needed by `import clamp_mm` nor by the product tools.
+        'bench': bench_requires,
+        # The tests exercise the harness too.
+        'tests': ['pytest', 'pytest-timeout'] + bench_requires,
+        # TensorboardVisBackend of mmengine's Visualizer (the run's scalars).
+        'tracking': ['tensorboard==2.20.0'],
+    },
     license='Apache-2.0',
 )

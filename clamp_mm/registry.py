@@ -13,19 +13,15 @@ task's (mmdet, mmseg, mmpretrain).
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import LOOPS as MMENGINE_LOOPS
-from mmengine.registry import METRICS as MMENGINE_METRICS
-from mmengine.registry import MODELS as MMENGINE_MODELS
-from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
 from mmengine.registry import Registry
 
-#: Models and model parts: quantized modules, attention replacements.
-MODELS = Registry('model', parent=MMENGINE_MODELS, scope='clamp_mm',
-                  locations=['clamp_mm.quant', 'clamp_mm.models'])
 #: Range observers of tensor quantizers (``clamp_mm.MinMaxObserver``, ...).
-#: No parent: mmengine's MODELS already has the clamp_mm child above, and a
-#: parent holds one child per scope.
 OBSERVERS = Registry('observer', scope='clamp_mm',
                      locations=['clamp_mm.quant'])
+#: Quantizer types put at quant points (``clamp_mm.TensorQuantizer``,
+#: ``clamp_mm.TwinUniformQuantizer``, ...).
+QUANTIZERS = Registry('quantizer', scope='clamp_mm',
+                      locations=['clamp_mm.quant'])
 #: Model adapters: one per backbone family (timm ViT, mmdet Swin, ...).
 ADAPTERS = Registry('model adapter', scope='clamp_mm',
                     locations=['clamp_mm.models'])
@@ -38,15 +34,9 @@ CALIBRATORS = Registry('calibrator', scope='clamp_mm',
 #: Datasets: synthetic calibration sets and the project's real-data sets.
 DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, scope='clamp_mm',
                     locations=['clamp_mm.datasets', 'clamp_mm.synth'])
-#: Data transforms.
-TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS,
-                      scope='clamp_mm', locations=['clamp_mm.datasets'])
 #: Hooks: contrastive feature taps, visualisation.
 HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope='clamp_mm',
                  locations=['clamp_mm.engine'])
 #: Loops: the quantization test loop.
 LOOPS = Registry('loop', parent=MMENGINE_LOOPS, scope='clamp_mm',
                  locations=['clamp_mm.engine'])
-#: Metrics.
-METRICS = Registry('metric', parent=MMENGINE_METRICS, scope='clamp_mm',
-                   locations=['clamp_mm.engine'])

@@ -38,9 +38,10 @@ import torch
 # Run from a checkout without `pip install -e .` as well.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
+from clamp_mm.search.config import QUICK_SEARCH_FIELDS  # noqa: E402
+
 #: Search fields of the --quick preset (SearchConfig.fast's sizes).
-QUICK_SEARCH = dict(population_size=4, tournament_size=3, passes=1,
-                    cycles=2, children_per_cycle=4, refresh_iterations=1)
+QUICK_SEARCH = dict(QUICK_SEARCH_FIELDS)
 #: Stage-1 budget and test images of the --quick preset.
 QUICK_GENERATOR_ITERATIONS = 8
 QUICK_NUM_TEST = 500
@@ -91,8 +92,15 @@ def parse_args(argv=None) -> argparse.Namespace:
                         'mutation_range_low_bits=0.05 (value read as a '
                         'Python literal)')
     parser.add_argument('--num-test', type=int, default=None,
-                        help='score on the first N test images (default: '
-                        'all; 500 with --quick)')
+                        help='score on the first N images of the scored '
+                        'split (default: all; 500 with --quick)')
+    parser.add_argument('--eval-split', default='test',
+                        choices=['test', 'val'],
+                        help='score the classifiers on the 10k test images '
+                        '(default; finished models only) or on val, the '
+                        '5,000 held-out training images 55000..59999, to '
+                        'choose defaults on (real calibration images then '
+                        'come from the other 55,000 training images)')
     parser.add_argument('--threads', type=int, default=1,
                         help='torch threads (default 1)')
     parser.add_argument('--checkpoint', nargs='+', default=[],
@@ -151,6 +159,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                          'with N a whole number, e.g. psaq_v1=100')
         budgets[source] = int(budget)
     args.source_iterations = budgets
+    dense = [key for key in args.models if MODEL_SPECS[key].is_dense]
+    if args.eval_split != 'test' and dense and not args.report_only:
+        parser.error(f'--eval-split {args.eval_split}: only the Fashion-MNIST '
+                     f'classifiers have a val split; drop {dense} from '
+                     '--models (e.g. --models vit deit swin)')
     if args.seeds is None:
         args.seeds = [0] if args.quick else [0, 1, 2]
     try:  # budgets and search fields checked before anything runs
@@ -182,7 +195,8 @@ def benchmark_config(args):
                            source_iterations=args.source_iterations,
                            search=search,
                            num_test=num_test,
-                           grey_generation=args.grey_generation)
+                           grey_generation=args.grey_generation,
+                           eval_split=args.eval_split)
 
 
 def write_outputs(args, payload) -> None:
@@ -254,6 +268,7 @@ def main(argv=None) -> dict:
         return payload
     from clamp_mm.benchmark.runner import run_model_seed
     from clamp_mm.models import find_adapter
+    from clamp_mm.quant import QuantRecipe
     methods = [METHOD_SPECS[key] for key in parse_methods(args.methods)]
     settings = list(parse_settings(args.settings))
     config = benchmark_config(args)
@@ -268,7 +283,8 @@ def main(argv=None) -> dict:
                  methods=[method.key for method in methods],
                  settings=settings, seeds=list(args.seeds),
                  config=dataclasses.asdict(config), origins={}, metrics={},
-                 num_test={}))
+                 num_test={},
+                 quantizer_recipe=QuantRecipe().to_dict()))
     for model_key in args.models:
         spec = MODEL_SPECS[model_key]
         if model_key in args.checkpoints:
@@ -276,7 +292,7 @@ def main(argv=None) -> dict:
                 spec, checkpoint=args.checkpoints[model_key])
         fp_model, origin = load_float_model(spec, args.allow_random_init)
         adapter = find_adapter(fp_model)
-        task = build_task(spec, adapter, config.num_test)
+        task = build_task(spec, adapter, config.num_test, config.eval_split)
         task.set_reference(fp_model, adapter)
         payload['run']['origins'][model_key] = origin
         payload['run']['metrics'][model_key] = spec.metrics[0]

@@ -19,8 +19,8 @@ import time
 
 import torch
 
-from clamp_mm.models import find_adapter
-from clamp_mm.quant import model_cost, quantize
+from clamp_mm.models import calibrate_observers, find_adapter
+from clamp_mm.quant import model_cost
 
 
 def _timm(name, size):
@@ -106,9 +106,11 @@ def benchmark(family, repeats):
     quantized = copy.deepcopy(float_model)
     adapter = find_adapter(quantized)
     float_adapter = find_adapter(float_model)
-    calibration = [torch.randn(1, 3, height, width) for _ in range(2)]
-    quantize(quantized, dict(weight_bits=4, act_bits=8),
-             lambda model: [adapter.forward_images(x) for x in calibration])
+    # Two calibration images, one forward each.
+    calibration = torch.cat([torch.randn(1, 3, height, width)
+                             for _ in range(2)])
+    calibrate_observers(quantized, dict(weight_bits=4, act_bits=8),
+                        calibration, 1, adapter)
     with torch.no_grad():
         float_seconds = _time(lambda: float_adapter.forward_images(images),
                               repeats)

@@ -104,11 +104,10 @@ def measure(case: str, method: str, iterations: int) -> dict:
     adapter = find_adapter(model)
     quantized = None
     if method == 'PSAQv2Generator':
-        from clamp_mm.quant import quantize
+        from clamp_mm.models import calibrate_observers
         quantized = copy.deepcopy(model)
-        calibration = torch.randn(batch_size, 3, *resolution)
-        quantize(quantized, dict(weight_bits=4, act_bits=8),
-                 lambda m: find_adapter(m).forward_images(calibration))
+        calibrate_observers(quantized, dict(weight_bits=4, act_bits=8),
+                            torch.randn(batch_size, 3, *resolution))
     if method == 'forward+backward':
         images = torch.randn(batch_size, 3, *resolution, requires_grad=True)
 

@@ -87,24 +87,22 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def load_classifier(model_key: str, checkpoint_dir: str = 'checkpoints'):
-    """The trained float Fashion-MNIST classifier ``model_key``."""
+    """The trained float Fashion-MNIST classifier ``model_key`` and its
+    config's data preprocessor (mean and std of the real images)."""
     from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import load_checkpoint
-    from mmpretrain.registry import MODELS
 
-    import clamp_mm  # noqa: F401  (compat patches, registries)
+    from clamp_mm.pipeline.float_model import load_float_model
     config_path = f'configs/fashion_mnist/{model_key}_fmnist.py'
     checkpoint = osp.join(checkpoint_dir, f'fmnist_{model_key}.pth')
     for path in (config_path, checkpoint):
         if not osp.isfile(path):
             raise FileNotFoundError(f'{path} is missing: train it with '
                                     f'tools/train_classifier.py {config_path}')
-    config = Config.fromfile(config_path)
-    init_default_scope('mmpretrain')
-    model = MODELS.build(config.model)
-    load_checkpoint(model, checkpoint, map_location='cpu', logger='silent')
-    preprocessor = config.get('data_preprocessor', {})
+    model, _ = load_float_model(config_path, checkpoint, 'mmpretrain')
+    preprocessor = Config.fromfile(config_path).get('data_preprocessor', {})
+    # The timm model inside a TimmClassifier (timm_vit), else the model.
+    from clamp_mm.engine.target_module import resolve_target
+    _, model, _ = resolve_target(model)
     return model.eval(), preprocessor
 
 
@@ -121,19 +119,21 @@ def top1(adapter, images: torch.Tensor, labels: torch.Tensor,
 
 
 def synthetic_images(model, args, path: str) -> torch.Tensor:
-    """The CLAMP batch for ``model``, generated once and cached."""
-    if osp.isfile(path):
-        return torch.load(path, weights_only=True)
+    """The CLAMP batch for ``model``, generated once and cached at ``path``
+    (reused only for the same model, generator config, seed and size)."""
+    from clamp_mm.models import find_adapter
+    from clamp_mm.pipeline import synthesize
     from clamp_mm.synth import ClampGenerator
     generator = ClampGenerator(batch_size=args.num_images, seed=args.seed,
                                iterations=args.generator_iterations,
                                progress=False)
     start = time.perf_counter()
-    images = generator.generate(model, args.num_images)
-    print(f'generated {args.num_images} images in '
-          f'{time.perf_counter() - start:.1f} s', flush=True)
-    torch.save(images, path)
-    return images
+    dataset, reused = synthesize(generator, find_adapter(model),
+                                 args.num_images, cache_file=path)
+    if not reused:
+        print(f'generated {args.num_images} images in '
+              f'{time.perf_counter() - start:.1f} s', flush=True)
+    return dataset.images
 
 
 @torch.no_grad()
@@ -159,19 +159,11 @@ def standalone_block_forward(model, images: torch.Tensor,
 
 def run_one(model_key: str, setting: str, args, test_images, test_labels,
             float_model, images) -> dict:
-    from clamp_mm.models import find_adapter
-    from clamp_mm.search import (EvolutionaryCalibrator, SearchConfig,
-                                 initialise_from_observers)
+    from clamp_mm.pipeline import quantize_model
+    from clamp_mm.search import EvolutionaryCalibrator, SearchConfig
     from clamp_mm.synth import ClampGenerator
     weight_bits, act_bits = SETTINGS[setting]
     model = copy.deepcopy(float_model)
-    start = time.perf_counter()
-    initialise_from_observers(model, images,
-                              dict(weight_bits=weight_bits,
-                                   act_bits=act_bits))
-    observer_seconds = time.perf_counter() - start
-    adapter = find_adapter(model)
-    observer_top1 = top1(adapter, test_images, test_labels)
     tag = f'{model_key}_{setting.replace("/", "")}' + (
         '_nocyclic' if args.no_cyclic else '') + f'_{args.preset}'
     config = SearchConfig(work_dir=osp.join(args.work_dir, tag),
@@ -180,8 +172,18 @@ def run_one(model_key: str, setting: str, args, test_images, test_labels,
                           **PRESETS[args.preset])
     refresher = ClampGenerator(batch_size=args.num_images, seed=args.seed,
                                progress=False)
-    result = EvolutionaryCalibrator(config).calibrate(model, images,
-                                                      refresher)
+    observer = {}
+
+    def score_observers(quantized, adapter):
+        observer['top1'] = top1(adapter, test_images, test_labels)
+
+    quantized = quantize_model(
+        model, dict(weight_bits=weight_bits, act_bits=act_bits), refresher,
+        EvolutionaryCalibrator(config), images=images,
+        on_calibrated=score_observers)
+    adapter, result = quantized.adapter, quantized.search
+    observer_top1 = observer['top1']
+    observer_seconds = quantized.stage_seconds['calibrate']
     search_top1 = top1(adapter, test_images, test_labels)
     times = result.times
     search_seconds = times['total'] - times['refresh']

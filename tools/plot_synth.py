@@ -41,6 +41,8 @@ from clamp_mm.models import find_adapter  # noqa: E402
 from clamp_mm.registry import GENERATORS  # noqa: E402
 from clamp_mm.synth import SyntheticImageDataset, TokenGridCollector  # noqa
 from clamp_mm.synth.base_generator import frozen  # noqa: E402
+from clamp_mm.synth.diagnostics import (denormalise,  # noqa: E402
+                                        misprediction_rate)
 
 #: Method name on the command line -> generator type.
 METHODS = {
@@ -58,14 +60,12 @@ def load_model(name: str, config: str, checkpoint: str):
     config = config or f'configs/fashion_mnist/{name}_fmnist.py'
     checkpoint = checkpoint or f'checkpoints/fmnist_{name}.pth'
     if osp.isfile(config) and osp.isfile(checkpoint):
-        from mmengine.config import Config
-        from mmengine.runner import load_checkpoint
-        from mmpretrain.registry import MODELS
-        import clamp_mm  # noqa: F401  (compat patches)
-        from clamp_mm.engine.model_config import runner_model_config
-        model = MODELS.build(runner_model_config(Config.fromfile(config)))
-        load_checkpoint(model, checkpoint, map_location='cpu')
-        return model.eval(), f'{config} + {checkpoint}'
+        from clamp_mm.engine.target_module import resolve_target
+        from clamp_mm.pipeline.float_model import load_float_model
+        model, origin = load_float_model(config, checkpoint, 'mmpretrain')
+        # The timm model inside a TimmClassifier (timm_vit), else the model.
+        _, model, _ = resolve_target(model)
+        return model.eval(), origin
     from timm.models.vision_transformer import VisionTransformer
     torch.manual_seed(0)
     model = VisionTransformer(img_size=32, patch_size=4, embed_dim=64,
@@ -85,11 +85,7 @@ def real_images(adapter, num_images: int, seed: int) -> torch.Tensor:
 
 def to_pixels(images: torch.Tensor, adapter) -> np.ndarray:
     """Normalised (N, 3, H, W) images to (N, H, W, 3) values in [0, 1]."""
-    mean, std = adapter.mean_std
-    mean = torch.tensor(mean).view(1, 3, 1, 1)
-    std = torch.tensor(std).view(1, 3, 1, 1)
-    pixels = (images * std + mean).clamp(0, 255) / 255
-    return pixels.permute(0, 2, 3, 1).numpy()
+    return denormalise(images, *adapter.mean_std).numpy()
 
 
 @torch.no_grad()
@@ -162,19 +158,12 @@ def plot_similarity_densities(sets, adapter, path, seed):
     plt.close(fig)
 
 
-@torch.no_grad()
-def misprediction_rate(adapter, images, targets):
-    """Share of images whose FP prediction is not their target label."""
-    with frozen(adapter.model):
-        predicted = adapter.forward_images(images).argmax(-1)
-    return float((predicted != targets).float().mean())
-
-
 def parse_args():
     """Parse the command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--model', default='vit',
-                        choices=['vit', 'deit', 'swin'],
+                        choices=['vit', 'deit', 'swin', 'timm_vit',
+                                 'vit_deep'],
                         help='Fashion-MNIST classifier (default: vit)')
     parser.add_argument('--config', help='model config; defaults to '
                         'configs/fashion_mnist/<model>_fmnist.py')
@@ -219,9 +208,11 @@ def main():
                            f'{time.perf_counter() - started:.1f}')
         sets[method] = dataset.images
         targets = dataset.metadata.get('targets')
-        if targets is not None and adapter.has_head:
-            rates[method] = misprediction_rate(adapter, dataset.images,
-                                               torch.tensor(targets))
+        rate = misprediction_rate(
+            adapter, dataset.images,
+            None if targets is None else torch.tensor(targets))
+        if rate is not None:
+            rates[method] = rate
     plot_images(sets, adapter, osp.join(args.out_dir, 'images.png'))
     plot_similarity_densities(sets, adapter,
                               osp.join(args.out_dir,

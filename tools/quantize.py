@@ -10,7 +10,9 @@ The config's ``test_cfg`` is a ``clamp_mm.QuantTestLoop`` (inherit one of
 ``configs/_base_/clamp_*.py``): the run synthesizes calibration data,
 calibrates and searches the quantization parameters, saves the quantized
 model and the images to the work dir, and evaluates; ``--fp`` evaluates the
-float model too and prints both side by side. Bad input ends the run with
+float model too and prints both side by side. Every run ends by writing
+its report, ``WORK_DIR/report.md`` (``--no-report`` skips it;
+``tools/analyze_quant.py WORK_DIR`` redraws it). Bad input ends the run with
 one line on stderr and exit status 2, before anything is written.
 """
 import argparse
@@ -46,6 +48,15 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--load-quantized', metavar='PATH',
         help='evaluate a quantized model saved by an earlier run, without '
         'synthesizing or calibrating')
+    parser.add_argument(
+        '--restart', action='store_true',
+        help='discard the search state an earlier run left in the work dir '
+        '(a run with other settings stops with an error instead of mixing '
+        'the two) and start afresh')
+    parser.add_argument(
+        '--no-report', action='store_true',
+        help='do not write the run report (WORK_DIR/report.md: metrics, '
+        'cost, stage times, figures, per-layer sensitivity)')
     parser.add_argument(
         '--cfg-options', nargs='+', action=_DictAction, default={},
         help='override config settings, key=value pairs (mmengine syntax), '
@@ -108,6 +119,8 @@ def configure(cfg, args: argparse.Namespace):
         cfg.load_from = None
     if args.fp:
         cfg.test_cfg.evaluate_fp = True
+    if not args.no_report:
+        add_report_hook(cfg)
     if args.out is not None:
         if not args.out.endswith(('.pkl', '.pickle')):
             fail(f'--out must be a .pkl or .pickle file, got {args.out}')
@@ -118,6 +131,16 @@ def configure(cfg, args: argparse.Namespace):
         evaluators.append(dict(type='DumpResults', out_file_path=args.out))
         cfg.test_evaluator = evaluators
     return cfg
+
+
+def add_report_hook(cfg) -> None:
+    """Append ``clamp_mm.RunReportHook`` to the config's custom hooks,
+    unless the config already has one (its settings then win)."""
+    hooks = list(cfg.get('custom_hooks', None) or [])
+    if not any(str(hook.get('type', '')).endswith('RunReportHook')
+               for hook in hooks):
+        hooks.append(dict(type='clamp_mm.RunReportHook'))
+    cfg.custom_hooks = hooks
 
 
 def init_cpu_process_group(cfg) -> None:
@@ -143,11 +166,26 @@ def init_cpu_process_group(cfg) -> None:
     cfg.model_wrapper_cfg = wrapper
 
 
+def discard_earlier_run(cfg) -> None:
+    """--restart: remove the search state and the recorded fingerprint
+    (the synthetic images are reused only when they answer this run's
+    request, and every result file is rewritten)."""
+    from clamp_mm.engine.run_state import (discard_run_state,
+                                           fingerprint_from_cfg)
+    _, state_file = fingerprint_from_cfg(cfg, cfg.work_dir)
+    for path in discard_run_state(cfg.work_dir, state_file or ''):
+        print(f'quantize.py: --restart: removed {path}', file=sys.stderr)
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
     import torch
     import clamp_mm  # noqa: F401  torch compatibility patches
     from clamp_mm.engine.checkpoint_check import CheckpointMismatchError
+    from clamp_mm.engine.quantized_checkpoint import QuantizedCheckpointError
+    from clamp_mm.engine.run_state import RunStateMismatchError
+    from clamp_mm.fileio import DiskFullError
+    from clamp_mm.search.checkpointing import SearchStateError
     from clamp_mm.engine.preflight import QuantizeInputError, preflight
     cfg = configure(load_config(args), args)
     # Busy shared CPUs run faster with few threads; opt in per run.
@@ -155,9 +193,12 @@ def main(argv=None) -> dict:
         torch.set_num_threads(int(os.environ['CLAMP_NUM_THREADS']))
     try:
         preflight(cfg, cfg.get('load_from', None), cfg.work_dir,
-                  cfg.test_cfg.get('load_quantized', None))
+                  cfg.test_cfg.get('load_quantized', None),
+                  restart=args.restart)
     except QuantizeInputError as error:
         fail(str(error))
+    if args.restart:
+        discard_earlier_run(cfg)
 
     if args.launcher == 'pytorch':
         init_cpu_process_group(cfg)
@@ -169,7 +210,9 @@ def main(argv=None) -> dict:
         runner = Runner.from_cfg(cfg)
     try:
         metrics = runner.test()
-    except (CheckpointMismatchError, FileNotFoundError) as error:
+    except (CheckpointMismatchError, FileNotFoundError, DiskFullError,
+            QuantizedCheckpointError, RunStateMismatchError,
+            SearchStateError) as error:
         fail(' '.join(str(error).split()))
     print_results(runner)
     return metrics

@@ -108,7 +108,9 @@ if ! installed mmcv "$mmcv_version"; then
 fi
 
 say "installing clamp_mm and the OpenMMLab packages"
-pip install -q -e "$repo[tests]" || fail "pip install -e . failed (see above)"
+# tests pulls bench (the benchmark and experiment harness): CI runs both;
+# tracking: tensorboard, for mmengine's TensorboardVisBackend.
+pip install -q -e "$repo[tests,bench,tracking]" || fail "pip install -e .[tests,bench,tracking] failed (see above)"
 
 say "checking the stack"
 "$py" "$repo/tools/check_stack.py" || fail "stack check failed"

@@ -1,7 +1,7 @@
 """The calibration methods compared side by side, and their settings.
 
 Every quantized method uses the same quantizer (:class:`QuantRecipe` with
-the setting's bits, min-max observers) and differs only in its calibration
+the setting's bits, its default observers) and differs only in its calibration
 images and in whether the evolutionary search runs after the observers:
 
 ============== ======================= =====================================
@@ -21,6 +21,9 @@ mixed          CLAMP stage 1           mixed-precision search (<= 4.5 avg
 """
 from dataclasses import dataclass, field
 from typing import Dict, Optional, Sequence, Tuple
+
+from clamp_mm.registry import GENERATORS
+from clamp_mm.synth.budget import budget_fields
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,10 @@ SETTINGS: Dict[str, Tuple[int, int]] = {
 #: Settings run when none is named.
 DEFAULT_SETTINGS = ('W8/A8', 'W4/A8', 'W4/A4')
 
+#: Splits a benchmark may score the classifiers on: ``'test'`` for finished
+#: models, ``'val'`` (held-out training images) for choices.
+EVAL_SPLITS = ('test', 'val')
+
 #: Generator type of each synthetic source.
 GENERATOR_TYPES = {
     'gaussian': 'clamp_mm.GaussianGenerator',
@@ -107,7 +114,11 @@ class BenchmarkConfig:
         grey_generation (bool): Optimising generators (CLAMP, PSAQ-ViT v1
             and v2) optimise grey images for models trained on grey inputs
             (``ModelSpec.grey_inputs``); Gaussian noise stays N(0, 1) on
-            every channel. Defaults to False.
+            every channel. Defaults to False.        eval_split (str): Split the classifiers are scored on: ``'test'``
+            (the 10k test images: finished models only) or ``'val'`` (the
+            5,000 held-out training images, to choose defaults on; real
+            calibration images then come from the other 55,000). Dense
+            models have only ``'test'``. Defaults to ``'test'``.
     """
     num_images: int = 32
     generator_iterations: Optional[int] = None
@@ -117,6 +128,7 @@ class BenchmarkConfig:
     mixed_weight_bit_choices: Sequence[int] = (3, 4, 5, 6, 7, 8)
     num_test: Optional[int] = None
     grey_generation: bool = False
+    eval_split: str = 'test'
 
     def __post_init__(self) -> None:
         if self.num_images < 1:
@@ -138,6 +150,9 @@ class BenchmarkConfig:
                                  'expected an int >= 4')
         if self.num_test is not None and self.num_test < 1:
             raise ValueError(f'num_test={self.num_test}, expected >= 1')
+        if self.eval_split not in EVAL_SPLITS:
+            raise ValueError(f'eval_split={self.eval_split!r}, expected one '
+                             f'of {list(EVAL_SPLITS)}')
         self.mixed_weight_bit_choices = tuple(self.mixed_weight_bit_choices)
 
     def generator_cfg(self, source: str, seed: int,
@@ -158,13 +173,7 @@ class BenchmarkConfig:
                                             self.generator_iterations)
         if budget is None or source == 'gaussian':
             return cfg
-        if source == 'clamp':
-            # method.md: 500 iterations with 100 warm-up; keep the ratio.
-            cfg.update(iterations=budget, warmup_iterations=budget // 5)
-        elif source == 'psaq_v1':
-            cfg.update(iterations=budget)
-        elif source == 'psaq_v2':
-            cfg.update(iterations=budget // 4)
+        cfg.update(budget_fields(GENERATORS.get(cfg['type']), budget))
         return cfg
 
 

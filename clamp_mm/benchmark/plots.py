@@ -9,6 +9,7 @@ import torch
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 
+from clamp_mm.synth.diagnostics import denormalise  # noqa: E402
 from .methods import METHOD_SPECS  # noqa: E402
 from .summary import STAGES, points_per_unit  # noqa: E402
 
@@ -84,10 +85,7 @@ def plot_stage_times(cells, model: str, methods: Sequence[str],
 def to_pixels(images: torch.Tensor, mean: Sequence[float],
               std: Sequence[float]) -> np.ndarray:
     """Normalised (N, 3, H, W) images to (N, H, W, 3) values in [0, 1]."""
-    mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
-    std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
-    pixels = (images.float() * std + mean).clamp(0, 255) / 255
-    return pixels.permute(0, 2, 3, 1).numpy()
+    return denormalise(images, mean, std).numpy()
 
 
 def plot_image_grid(images: Dict[str, torch.Tensor], mean, std,

@@ -14,14 +14,16 @@ import torch
 from mmengine.logging import MMLogger
 from torch import nn
 
-from clamp_mm.models import find_adapter
-from clamp_mm.quant import QuantRecipe, model_cost, quantize, set_quant_mode
+from clamp_mm.models import calibrate_observers, find_adapter
+from clamp_mm.pipeline import (StageMeter, build_in_scope, cost_report,
+                               quantize_model)
+from clamp_mm.quant import QuantRecipe, set_quant_mode
 from clamp_mm.quant.tensor_quantizer import iter_quantizers
 from clamp_mm.registry import GENERATORS
 from clamp_mm.search import (EvolutionaryCalibrator, MixedPrecisionConfig,
                              SearchConfig)
 from clamp_mm.search.genome import is_weight_quantizer
-from .measure import StageMeter
+from clamp_mm.synth.diagnostics import misprediction_rate
 from .methods import SETTINGS, BenchmarkConfig, MethodSpec
 from .tasks import ModelSpec
 
@@ -53,20 +55,7 @@ class SourceImages:
 
 
 def _build_generator(cfg: dict):
-    from mmengine.registry import DefaultScope
-    with DefaultScope.overwrite_default_scope('clamp_mm'):
-        return GENERATORS.build(cfg)
-
-
-def calibrate_observers(model: nn.Module, adapter, recipe: QuantRecipe,
-                        images: torch.Tensor, batch_size: int) -> nn.Module:
-    """Swap in the quantizers and calibrate them (min-max) on ``images``."""
-
-    def forward_loop(_):
-        for batch in images.split(batch_size):
-            adapter.forward_images(batch)
-
-    return quantize(model, recipe, forward_loop, adapter)
+    return build_in_scope(GENERATORS, cfg)
 
 
 class ImageSources:
@@ -144,10 +133,10 @@ class ImageSources:
                                            self.spec.resolution)
         model = copy.deepcopy(self.fp_model)
         adapter = find_adapter(model)
-        calibrate_observers(model, adapter,
+        calibrate_observers(model,
                             QuantRecipe(weight_bits=weight_bits,
                                         act_bits=act_bits), noise,
-                            self.config.num_images)
+                            self.config.num_images, adapter)
         return adapter
 
 
@@ -163,13 +152,11 @@ def average_weight_bits(model: nn.Module) -> Optional[float]:
     return weighted / total if total else None
 
 
-def misprediction_rate(adapter, source: SourceImages) -> Optional[float]:
-    """Share (%) of a set whose FP prediction is not its target label."""
-    if source.targets is None or not adapter.has_head:
-        return None
-    with torch.no_grad():
-        predicted = adapter.forward_images(source.images).argmax(-1)
-    return 100.0 * float((predicted != source.targets).float().mean())
+def misprediction_percent(adapter, source: SourceImages) -> Optional[float]:
+    """Share (%, as the report prints it) of a set whose FP prediction is
+    not its target label; None without labels or head."""
+    rate = misprediction_rate(adapter, source.images, source.targets)
+    return None if rate is None else 100.0 * rate
 
 
 def weight_bits_per_layer(model: nn.Module) -> Dict[str, int]:
@@ -211,13 +198,7 @@ class CellRunner:
         self.logger = MMLogger.get_current_instance()
 
     def _cost(self, model: nn.Module, adapter) -> dict:
-        height, width = self.spec.resolution or adapter.input_size
-        image = torch.zeros(1, 3, height, width)
-        cost = model_cost(model, image,
-                          lambda m, x: adapter.forward_images(x))
-        return dict(size_mb=cost.size_mb, float_size_mb=cost.float_size_mb,
-                    gbops=cost.bops / 1e9, float_gbops=cost.float_bops / 1e9,
-                    gmacs=cost.macs / 1e9)
+        return cost_report(model, adapter, self.spec.resolution)
 
     def run(self, method: MethodSpec, setting: str) -> dict:
         """Run one cell; return its record (plain JSON-able data)."""
@@ -251,13 +232,19 @@ class CellRunner:
         recipe = QuantRecipe(weight_bits=8 if mixed else weight_bits,
                              act_bits=act_bits)
         model = copy.deepcopy(self.fp_model)
-        adapter = find_adapter(model)
-        with meter.stage('calibrate'):
-            calibrate_observers(model, adapter, recipe, source.images,
-                                self.config.num_images)
-        extra = {}
+        calibrator, refresher = None, None
         if method.search != 'none':
-            extra['search'] = self._search(method, model, source, meter)
+            calibrator = EvolutionaryCalibrator(self._search_config(method))
+            if calibrator.config.cyclic_adaptation:
+                refresher = source.generator
+        result = quantize_model(model, recipe, refresher, calibrator,
+                                calibration_batch_size=self.config.num_images,
+                                images=source.images, stage_meter=meter)
+        adapter = result.adapter
+        extra = {}
+        if result.search is not None:
+            extra['search'] = self._search_record(result, meter,
+                                                  calibrator.config)
         with meter.stage('evaluate'):
             metrics = self.task.evaluate(model, adapter)
         fp_metrics = None
@@ -271,15 +258,14 @@ class CellRunner:
         if mixed:
             extra['weight_bits_per_layer'] = weight_bits_per_layer(model)
         return dict(
-            metrics=metrics, fp_metrics=fp_metrics,
-            cost=self._cost(model, adapter),
+            metrics=metrics, fp_metrics=fp_metrics, cost=result.cost,
             avg_weight_bits=average_weight_bits(model),
             avg_activation_bits=(sum(activation_bits) /
                                  max(1, len(activation_bits))),
-            misprediction=misprediction_rate(self.adapter, source), **extra)
+            misprediction=misprediction_percent(self.adapter, source),
+            **extra)
 
-    def _search(self, method: MethodSpec, model: nn.Module,
-                source: SourceImages, meter: StageMeter) -> dict:
+    def _search_config(self, method: MethodSpec) -> SearchConfig:
         fields = dict(self.config.search)
         fields.update(seed=self.seed,
                       cyclic_adaptation=method.search != 'search',
@@ -289,19 +275,20 @@ class CellRunner:
             fields['mixed_precision'] = MixedPrecisionConfig(
                 weight_bit_choices=self.config.mixed_weight_bit_choices,
                 avg_weight_bits=self.config.mixed_avg_weight_bits)
-        config = SearchConfig(**fields)
-        refresher = None
-        if config.cyclic_adaptation:
-            refresher = source.generator
-        with meter.stage('search'):
-            result = EvolutionaryCalibrator(config).calibrate(
-                model, source.images, refresher)
-        refresh = result.times.get('refresh', 0.0)
+        return SearchConfig(**fields)
+
+    @staticmethod
+    def _search_record(result, meter: StageMeter,
+                       config: SearchConfig) -> dict:
+        # The image refreshes of the cyclic adaptation are a stage of their
+        # own, not search time.
+        search = result.search
+        refresh = search.times.get('refresh', 0.0)
         meter.seconds['search'] -= refresh
         meter.record('refresh', refresh, 0.0)
-        return dict(finished=result.finished, num_scored=result.num_scored,
-                    num_rejected=result.num_rejected,
-                    metrics=result.metrics, times=result.times,
+        return dict(finished=search.finished, num_scored=search.num_scored,
+                    num_rejected=search.num_rejected,
+                    metrics=search.metrics, times=search.times,
                     config=config.fingerprint())
 
 

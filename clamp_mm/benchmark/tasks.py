@@ -4,7 +4,8 @@ Two kinds of task:
 
 - ``classification``: the Fashion-MNIST classifiers of
   ``configs/fashion_mnist`` (mmpretrain), scored by top-1 on the test split
-  as one tensor batch (fast: no data pipeline per image);
+  (or, to choose defaults on, the held-out ``'val'`` split of the training
+  images) as one tensor batch (fast: no data pipeline per image);
 - ``detection`` / ``segmentation``: the small Mask R-CNN and UperNet of
   ``configs/dense`` on the composite sets, scored by the config's own
   evaluator (mmdet CocoMetric: bbox and segm mAP; mmseg IoUMetric: mIoU).
@@ -81,6 +82,9 @@ MODEL_SPECS: Dict[str, ModelSpec] = {
     'vit': _classifier('vit'),
     'deit': _classifier('deit'),
     'swin': _classifier('swin'),
+    # Trained on 'train55k' only: the val split is unseen by these two.
+    'timm_vit': _classifier('timm_vit'),
+    'vit_deep': _classifier('vit_deep'),
     'mask_rcnn': ModelSpec(
         'mask_rcnn', 'configs/dense/mask-rcnn_swin-nano_fpn_composite-128.py',
         'checkpoints/mask-rcnn_swin-nano_fpn_composite-128.pth', 'detection',
@@ -108,57 +112,72 @@ def load_float_model(spec: ModelSpec, allow_random_init: bool = False
             failing. Defaults to False.
 
     Returns:
-        tuple[nn.Module, str]: The model in eval mode, and where its
-        weights came from (recorded in the report).
+        tuple[nn.Module, str]: The model to quantize in eval mode, and
+        where its weights came from (recorded in the report). That is the
+        built model itself when an adapter understands it, else its first
+        child one does (the timm model inside an mmpretrain
+        ``TimmClassifier``), as ``tools/quantize.py`` picks it.
     """
-    from mmengine.config import Config
     from mmengine.registry import init_default_scope
-    from mmengine.runner import load_checkpoint
 
     import clamp_mm  # noqa: F401  (compat patches, registries)
-    from clamp_mm.engine.model_config import runner_model_config
+    from clamp_mm.pipeline.float_model import load_float_model as load
+    from clamp_mm.engine.target_module import resolve_target
     if not osp.isfile(spec.config):
         raise FileNotFoundError(f'config {spec.config} of model {spec.key!r} '
                                 'is missing')
-    config = Config.fromfile(spec.config)
+    # The task's scope stays the default: evaluation builds in it.
     init_default_scope(spec.scope)
-    torch.manual_seed(0)  # the same random init when there is no checkpoint
-    model = _scope_registry(spec.scope, 'MODELS').build(
-        runner_model_config(config))
     checkpoint = spec.find_checkpoint()
+    if checkpoint is None and not allow_random_init:
+        raise FileNotFoundError(
+            f'no checkpoint for model {spec.key!r} at {spec.checkpoint}: '
+            f'train it (tools/train_classifier.py or tools/train_dense.py '
+            f'{spec.config}) or pass --allow-random-init for a smoke run')
+    model, origin = load(spec.config, checkpoint, spec.scope,
+                         allow_random_init)
     if checkpoint is None:
-        if not allow_random_init:
-            raise FileNotFoundError(
-                f'no checkpoint for model {spec.key!r} at {spec.checkpoint}: '
-                f'train it (tools/train_classifier.py or tools/train_dense.py '
-                f'{spec.config}) or pass --allow-random-init for a smoke run')
         origin = f'{spec.config}, RANDOMLY INITIALISED (no {spec.checkpoint})'
-    else:
-        load_checkpoint(model, checkpoint, map_location='cpu',
-                        logger='silent')
-        origin = f'{spec.config} + {checkpoint}'
-    return model.eval(), origin
+    target_name, target, _ = resolve_target(model)
+    if target_name:
+        origin += f' (quantized: its `{target_name}`, {type(target).__name__})'
+    return target.eval(), origin
+
+
+#: Images of each split a classifier can be scored on.
+_EVAL_SPLIT_SIZES = {'test': 10000, 'val': 5000}
+#: Where real calibration images are drawn from, by scored split: never from
+#: the scored images (``'train55k'`` leaves the 5,000 val images out).
+_CALIBRATION_SPLITS = {'test': 'train', 'val': 'train55k'}
 
 
 class ClassificationTask:
-    """Top-1 of a Fashion-MNIST classifier on (a prefix of) the test split.
+    """Top-1 of a Fashion-MNIST classifier on (a prefix of) a split.
 
     Args:
         spec (ModelSpec): The model.
         adapter (ModelAdapter): Adapter of the float model (mean and std,
             input size).
-        num_test (int, optional): First ``num_test`` test images; None for
-            all 10,000. Defaults to None.
+        num_test (int, optional): First ``num_test`` images of the split;
+            None for all of them. Defaults to None.
         batch_size (int): Images per forward. Defaults to 500.
+        eval_split (str): ``'test'`` (10,000 images, to score finished
+            models) or ``'val'`` (the 5,000 held-out training images, to
+            choose on; real calibration images then come from
+            ``'train55k'``). Defaults to ``'test'``.
     """
 
     def __init__(self, spec: ModelSpec, adapter, num_test: Optional[int] = None,
-                 batch_size: int = 500) -> None:
+                 batch_size: int = 500, eval_split: str = 'test') -> None:
         from clamp_mm.datasets.fashion_mnist import load_fashion_mnist_images
+        if eval_split not in _EVAL_SPLIT_SIZES:
+            raise ValueError(f'eval_split={eval_split!r}, expected one of '
+                             f'{list(_EVAL_SPLIT_SIZES)}')
         self.spec = spec
+        self.eval_split = eval_split
         mean, std = adapter.mean_std
         self.images, self.labels = load_fashion_mnist_images(
-            num_test or 10000, split='test',
+            num_test or _EVAL_SPLIT_SIZES[eval_split], split=eval_split,
             image_size=adapter.input_size[0], seed=None, mean=mean, std=std,
             return_labels=True)
         self.batch_size = batch_size
@@ -180,7 +199,7 @@ class ClassificationTask:
 
     @property
     def num_test(self) -> int:
-        """Number of test images scored."""
+        """Number of images scored (of the test or val split)."""
         return len(self.labels)
 
     def evaluate(self, model: nn.Module, adapter) -> Dict[str, float]:
@@ -201,11 +220,14 @@ class ClassificationTask:
         """Real calibration images of the training split, and their labels.
 
         Drawn by the project's :class:`clamp_mm.synth.RealDataGenerator`
-        from the training split (never the test split).
+        from the training split (never the test split); when the task
+        scores the val split, from ``'train55k'``, the training images
+        outside it.
         """
         from clamp_mm.datasets.fashion_mnist import FashionMNIST
         from clamp_mm.synth import RealDataGenerator
-        dataset = FashionMNIST(split='train', pipeline=[],
+        dataset = FashionMNIST(split=_CALIBRATION_SPLITS[self.eval_split],
+                               pipeline=[],
                                image_size=adapter.input_size[0])
         generator = RealDataGenerator(dataset=dataset, seed=seed,
                                       progress=False)
@@ -284,8 +306,25 @@ class DenseTask:
                                   self.spec.resolution), None
 
 
-def build_task(spec: ModelSpec, adapter, num_test: Optional[int] = None):
-    """The :class:`ClassificationTask` or :class:`DenseTask` of ``spec``."""
+def build_task(spec: ModelSpec, adapter, num_test: Optional[int] = None,
+               eval_split: str = 'test'):
+    """The :class:`ClassificationTask` or :class:`DenseTask` of ``spec``.
+
+    Args:
+        spec (ModelSpec): The model.
+        adapter (ModelAdapter): Adapter of the float model.
+        num_test (int, optional): First images of the scored split; None for
+            all. Defaults to None.
+        eval_split (str): ``'test'`` or, for a classifier, ``'val'``.
+            Defaults to ``'test'``.
+
+    Returns:
+        ClassificationTask | DenseTask: The task.
+    """
     if spec.is_dense:
+        if eval_split != 'test':
+            raise ValueError(f'eval_split={eval_split!r} for the dense model '
+                             f'{spec.key!r}: it has only the \'test\' split '
+                             "('val' is for the Fashion-MNIST classifiers)")
         return DenseTask(spec, num_test)
-    return ClassificationTask(spec, adapter, num_test)
+    return ClassificationTask(spec, adapter, num_test, eval_split=eval_split)

@@ -5,6 +5,12 @@ reachable here, so the float classifiers that every accuracy figure is measured
 on are small ViT/DeiT/Swin models trained on Fashion-MNIST. The images are
 served at 32x32 with 3 identical channels so that a patch-4 model sees an 8x8
 token grid and an RGB-shaped input, like an ImageNet ViT does.
+
+Splits: ``'train'`` (all 60,000 training images), ``'test'`` (10,000), and
+the training images cut in two disjoint parts: ``'val'`` (the last 5,000,
+indices 55000..59999, where defaults are chosen) and ``'train55k'`` (the
+first 55,000, indices 0..54999, what a model trains on when ``'val'`` must
+stay unseen). The test split only scores finished models.
 """
 import gzip
 import os.path as osp
@@ -34,6 +40,35 @@ _SPLIT_FILES = {
     'train': ('train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz'),
     'test': ('t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz'),
 }
+
+#: How many training images are held out as the validation split.
+NUM_VAL_IMAGES = 5000
+
+#: The two parts of the 60,000 training images, by split name: the file they
+#: are read from and the slice of its images they take. ``'val'`` is the last
+#: :data:`NUM_VAL_IMAGES` training images (indices 55000..59999), held out to
+#: choose defaults on; ``'train55k'`` is the other 55,000 (indices
+#: 0..54999), the images a model is trained on when val must stay unseen.
+TRAIN_SUBSETS = {
+    'train55k': ('train', slice(0, 60000 - NUM_VAL_IMAGES)),
+    'val': ('train', slice(60000 - NUM_VAL_IMAGES, 60000)),
+}
+
+#: Every split name :func:`read_fashion_mnist` and :class:`FashionMNIST`
+#: accept: ``'train'`` (all 60,000 training images), ``'train55k'`` and
+#: ``'val'`` (its two disjoint parts) and ``'test'`` (10,000).
+FASHION_MNIST_SPLITS = ('train', 'train55k', 'val', 'test')
+
+
+def check_split(split: str) -> None:
+    """Raise a one-line ValueError unless ``split`` is a known split.
+
+    Args:
+        split (str): The split name to check.
+    """
+    if split not in FASHION_MNIST_SPLITS:
+        raise ValueError(f"split={split!r} is not a Fashion-MNIST split, "
+                         f'expected one of {list(FASHION_MNIST_SPLITS)}')
 # IDX magic numbers: 0x0000 08 (unsigned byte) 0N (number of dimensions).
 _IMAGES_MAGIC = 0x00000803
 _LABELS_MAGIC = 0x00000801
@@ -76,8 +111,10 @@ def read_fashion_mnist(
     """Read the raw 28x28 grayscale images and the labels of one split.
 
     Args:
-        split (str): ``'train'`` (60,000 images) or ``'test'`` (10,000).
-            Defaults to ``'train'``.
+        split (str): ``'train'`` (all 60,000 training images),
+            ``'train55k'`` (training images 0..54999), ``'val'`` (training
+            images 55000..59999, held out for choices) or ``'test'``
+            (10,000). Defaults to ``'train'``.
         data_root (str): Folder holding the four gzipped IDX files.
             Defaults to :data:`DEFAULT_DATA_ROOT`.
 
@@ -85,11 +122,10 @@ def read_fashion_mnist(
         tuple[np.ndarray, np.ndarray]: uint8 images of shape (N, 28, 28) and
         int64 labels of shape (N,).
     """
-    if split not in _SPLIT_FILES:
-        raise ValueError(f"split={split!r} is not a Fashion-MNIST split, "
-                         f'expected one of {sorted(_SPLIT_FILES)}')
+    check_split(split)
+    file_split, subset = TRAIN_SUBSETS.get(split, (split, slice(None)))
     image_file, label_file = (osp.join(data_root, name)
-                              for name in _SPLIT_FILES[split])
+                              for name in _SPLIT_FILES[file_split])
     for path in (image_file, label_file):
         if not osp.isfile(path):
             raise FileNotFoundError(
@@ -101,7 +137,7 @@ def read_fashion_mnist(
     if len(images) != len(labels):
         raise ValueError(f'{image_file} holds {len(images)} images but '
                          f'{label_file} holds {len(labels)} labels')
-    return images, labels
+    return images[subset], labels[subset]
 
 
 def resize_images(images: np.ndarray, image_size: int) -> np.ndarray:
@@ -140,7 +176,9 @@ def load_fashion_mnist_images(num_images: int = 32,
 
     Args:
         num_images (int): How many images. Defaults to 32.
-        split (str): ``'train'`` or ``'test'``. Defaults to ``'train'``.
+        split (str): One of :data:`FASHION_MNIST_SPLITS` (``'train'``,
+            ``'train55k'``, ``'val'``, ``'test'``); the seeded choice is
+            made within the split. Defaults to ``'train'``.
         data_root (str): Folder of the IDX files.
             Defaults to :data:`DEFAULT_DATA_ROOT`.
         image_size (int): Side of the returned images. Defaults to 32.
@@ -189,8 +227,9 @@ class FashionMNIST(BaseDataset):
     ``dict(type='clamp_mm.FashionMNIST', split='train', pipeline=[...])``.
 
     Args:
-        split (str): ``'train'`` (60,000 images) or ``'test'`` (10,000).
-            Defaults to ``'train'``.
+        split (str): ``'train'`` (60,000 images), ``'train55k'`` (the
+            first 55,000 of them), ``'val'`` (the last 5,000, held out for
+            choices) or ``'test'`` (10,000). Defaults to ``'train'``.
         data_root (str): Folder holding the gzipped IDX files.
             Defaults to :data:`DEFAULT_DATA_ROOT`.
         image_size (int): Side of the served images. Defaults to 32.
@@ -205,9 +244,7 @@ class FashionMNIST(BaseDataset):
                  data_root: str = DEFAULT_DATA_ROOT,
                  image_size: int = 32,
                  **kwargs):
-        if split not in _SPLIT_FILES:
-            raise ValueError(f"split={split!r} is not a Fashion-MNIST split, "
-                             f'expected one of {sorted(_SPLIT_FILES)}')
+        check_split(split)
         if image_size < 1:
             raise ValueError(f'image_size={image_size}, expected >= 1')
         self.split = split
@@ -248,6 +285,7 @@ class FashionMNIST(BaseDataset):
 
 __all__ = [
     'DEFAULT_DATA_ROOT', 'FASHION_MNIST_CLASSES', 'FASHION_MNIST_MEAN',
-    'FASHION_MNIST_STD', 'FashionMNIST', 'load_fashion_mnist_images',
-    'read_fashion_mnist', 'resize_images'
+    'FASHION_MNIST_SPLITS', 'FASHION_MNIST_STD', 'FashionMNIST',
+    'NUM_VAL_IMAGES', 'TRAIN_SUBSETS', 'check_split',
+    'load_fashion_mnist_images', 'read_fashion_mnist', 'resize_images'
 ]

@@ -5,8 +5,9 @@ missing or unexpected keys; quantizing a model that kept part of its random
 initialisation would give meaningless numbers, so the quantization loop and
 ``tools/quantize.py`` refuse such a checkpoint with one clear line.
 """
+import os
 import re
-from typing import Mapping
+from typing import Mapping, Optional, Tuple
 
 import torch
 from torch import nn
@@ -14,6 +15,9 @@ from torch import nn
 #: Prefixes wrappers add to parameter names (DDP, EMA), removed before
 #: comparing, as mmengine's Runner does.
 _WRAPPER_PREFIX = re.compile(r'^module\.')
+#: Checks that passed in this process, so tools/quantize.py's preflight and
+#: the loop read a checkpoint once: (file, size, mtime, architecture).
+_PASSED = set()
 
 
 class CheckpointMismatchError(ValueError):
@@ -57,6 +61,9 @@ def check_checkpoint_fits(model: nn.Module, path: str) -> None:
             missing, unexpected or of another shape, with examples.
     """
     expected = model.state_dict()
+    passed_key = _passed_key(path, expected)
+    if passed_key is not None and passed_key in _PASSED:
+        return
     found = checkpoint_state_dict(path)
     missing = sorted(set(expected) - set(found))
     unexpected = sorted(set(found) - set(expected))
@@ -64,6 +71,9 @@ def check_checkpoint_fits(model: nn.Module, path: str) -> None:
         name for name in set(expected) & set(found)
         if tuple(expected[name].shape) != tuple(found[name].shape))
     if not (missing or unexpected or reshaped):
+        check_finite_weights(found, f'checkpoint {path}')
+        if passed_key is not None:
+            _PASSED.add(passed_key)
         return
     problems = []
     if missing:
@@ -80,3 +90,60 @@ def check_checkpoint_fits(model: nn.Module, path: str) -> None:
     raise CheckpointMismatchError(
         f'checkpoint {path} does not fit {type(model).__name__} of this '
         f'config: {"; ".join(problems)}')
+
+
+def _passed_key(path: str, state: Mapping[str, torch.Tensor]
+                ) -> Optional[Tuple]:
+    """What identifies one check of a local file: the file as it is now and
+    the model's parameter names and shapes; None for a remote location."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    architecture = tuple((name, tuple(tensor.shape))
+                         for name, tensor in state.items())
+    return (os.path.abspath(path), stat.st_size, stat.st_mtime_ns,
+            hash(architecture))
+
+
+# A single NaN or Inf weight makes every output NaN: the float model
+# scores 0 % and generation fails on a non-finite loss far from the cause.
+class NonFiniteWeightError(CheckpointMismatchError):
+    """A float weight holds NaN or Inf."""
+
+
+def first_non_finite(state_dict: Mapping[str, torch.Tensor]
+                     ) -> Optional[str]:
+    """A one-line description of the first tensor (in key order) holding a
+    NaN or an Inf, or None when every floating-point tensor is finite."""
+    for name, tensor in state_dict.items():
+        if not isinstance(tensor, torch.Tensor) or \
+                not tensor.is_floating_point():
+            continue
+        finite = torch.isfinite(tensor)
+        if bool(finite.all()):
+            continue
+        nan = int(torch.isnan(tensor).sum())
+        inf = int(torch.isinf(tensor).sum())
+        return (f'{name} {tuple(tensor.shape)} holds {nan} NaN and {inf} Inf '
+                f'of {tensor.numel()} values')
+    return None
+
+
+def check_finite_weights(state_dict: Mapping[str, torch.Tensor],
+                         source: str) -> None:
+    """Raise unless every floating-point tensor of ``state_dict`` is finite.
+
+    Args:
+        state_dict (Mapping[str, Tensor]): Weights by name.
+        source (str): What they come from, for the message (a checkpoint
+            path, or ``'the loaded model'``).
+
+    Raises:
+        NonFiniteWeightError: Naming the first bad tensor.
+    """
+    problem = first_non_finite(state_dict)
+    if problem is not None:
+        raise NonFiniteWeightError(
+            f'{source}: {problem}; the float model is broken (diverged '
+            'training or a bad conversion): fix or re-export the checkpoint')

@@ -24,16 +24,13 @@ from clamp_mm.quant import set_quant_mode
 from clamp_mm.registry import HOOKS
 from clamp_mm.search.fitness import neighbourhood_info_nce
 from clamp_mm.synth import TokenGridCollector
+from clamp_mm.synth.diagnostics import denormalise
 
 
 def images_for_display(images: torch.Tensor,
                        adapter: ModelAdapter) -> torch.Tensor:
     """Undo the adapter's normalisation: (N, H, W, 3) floats in [0, 1]."""
-    mean, std = adapter.mean_std
-    mean = torch.tensor(mean, dtype=images.dtype).view(1, -1, 1, 1)
-    std = torch.tensor(std, dtype=images.dtype).view(1, -1, 1, 1)
-    pixels = images.detach().cpu() * std + mean
-    return (pixels / 255.0).clamp(0, 1).permute(0, 2, 3, 1)
+    return denormalise(images, *adapter.mean_std)
 
 
 @HOOKS.register_module()

@@ -14,10 +14,10 @@ from typing import Optional
 from mmengine.config import Config
 from mmengine.registry import HOOKS, MODELS, DefaultScope
 
-from clamp_mm.quant import QuantRecipe
+from clamp_mm.pipeline import QuantLoopConfig
+from clamp_mm.pipeline.quantized_checkpoint import read_quantized
 from clamp_mm.registry import CALIBRATORS, GENERATORS, LOOPS
 from .checkpoint_check import check_checkpoint_fits
-from .quantized_checkpoint import read_quantized
 
 #: The loop type a quantization config must use.
 LOOP_TYPE = 'clamp_mm.QuantTestLoop'
@@ -80,32 +80,17 @@ def check_loop_cfg(cfg: Config) -> None:
             f'test_cfg.type is {loop_type!r}, expected {LOOP_TYPE!r}: '
             'inherit a quantization base from configs/_base_/ (e.g. '
             'clamp_w4a8.py)')
-    from clamp_mm.engine.quant_test_loop import quant_loop_fields
-    unknown = sorted(
-        set(loop_cfg) - set(quant_loop_fields()) -
-        {'type', 'fp16', '_scope_'})
-    if unknown:
-        raise QuantizeInputError(
-            f'test_cfg has unknown field(s) {unknown}; expected some of '
-            f'{sorted(quant_loop_fields())}')
     try:
-        QuantRecipe.from_dict(loop_cfg.get('recipe') or {})
+        config = QuantLoopConfig.from_dict(loop_cfg)
     except ValueError as error:
-        raise QuantizeInputError(
-            f'test_cfg.recipe: {_one_line(error)}') from None
-    num_images = loop_cfg.get('num_images', 32)
-    if not isinstance(num_images, int) or num_images < 1:
-        raise QuantizeInputError(f'test_cfg.num_images must be an int >= 1, '
-                                 f'got {num_images!r}')
-    generator = loop_cfg.get('generator') or dict(
-        type='clamp_mm.ClampGenerator')
-    _build_checked(GENERATORS, generator, 'test_cfg.generator', 'clamp_mm')
-    calibrator = loop_cfg.get('calibrator',
-                              dict(type='clamp_mm.EvolutionaryCalibrator'))
-    if calibrator is not None:
-        calibrator = dict(calibrator, work_dir=None)
-        _build_checked(CALIBRATORS, calibrator, 'test_cfg.calibrator',
-                       'clamp_mm')
+        message = _one_line(error)
+        separator = ' ' if message.startswith('has ') else '.'
+        raise QuantizeInputError(f'test_cfg{separator}{message}') from None
+    _build_checked(GENERATORS, config.generator, 'test_cfg.generator',
+                   'clamp_mm')
+    if config.calibrator is not None:
+        _build_checked(CALIBRATORS, dict(config.calibrator, work_dir=None),
+                       'test_cfg.calibrator', 'clamp_mm')
     scope = cfg.get('default_scope', 'mmengine')
     for hook in cfg.get('custom_hooks', None) or []:
         with DefaultScope.overwrite_default_scope(scope):
@@ -118,12 +103,17 @@ def check_loop_cfg(cfg: Config) -> None:
 
 
 def check_model_and_checkpoint(cfg: Config,
-                               checkpoint: Optional[str]) -> None:
-    """Build the float model, find its adapter, check the checkpoint fits.
+                               checkpoint: Optional[str],
+                               load_quantized: Optional[str] = None,
+                               work_dir: Optional[str] = None) -> None:
+    """Build the float model, find its adapter, check the checkpoint fits,
+    the recipe's overrides match, a quantized file fits, the disk has room.
 
     Raises:
         QuantizeInputError: Unknown model type, no adapter for the model,
-            or a checkpoint of another architecture.
+            a checkpoint of another architecture, an override pattern that
+            matches nothing, a quantized file that does not fit, too little
+            space in ``work_dir``.
     """
     from .model_config import runner_model_config
     from .target_module import resolve_target
@@ -142,13 +132,36 @@ def check_model_and_checkpoint(cfg: Config,
         except (OSError, RuntimeError) as error:  # unreadable, no network
             raise QuantizeInputError(f'cannot read checkpoint {checkpoint}: '
                                      f'{_one_line(error)}') from None
+    from .model_checks import check_model_inputs
+    try:
+        check_model_inputs(model, cfg.get('test_cfg') or {}, load_quantized,
+                           work_dir)
+    except (ValueError, OSError) as error:
+        raise QuantizeInputError(_one_line(error)) from None
+
+
+def check_same_run(cfg: Config, work_dir: str) -> None:
+    """Refuse a work dir whose search state belongs to a run with other
+    settings, before the Runner copies the config there.
+
+    Raises:
+        QuantizeInputError: Naming what differs (see
+            :mod:`clamp_mm.engine.run_state`).
+    """
+    from .run_state import check_run_state, fingerprint_from_cfg
+    try:
+        fingerprint, state_file = fingerprint_from_cfg(cfg, work_dir)
+        check_run_state(work_dir, fingerprint, state_file)
+    except ValueError as error:
+        raise QuantizeInputError(_one_line(error)) from None
 
 
 def preflight(cfg: Config,
               checkpoint: Optional[str],
               work_dir: str,
               load_quantized: Optional[str] = None,
-              check_model: bool = True) -> None:
+              check_model: bool = True,
+              restart: bool = False) -> None:
     """Every check of a quantization run that needs no Runner.
 
     Args:
@@ -159,6 +172,9 @@ def preflight(cfg: Config,
             Defaults to None.
         check_model (bool): Build the model to check the adapter and the
             checkpoint's fit. Defaults to True.
+        restart (bool): The run will discard the work dir's search state
+            (``--restart``): skip the check that it belongs to this run.
+            Defaults to False.
 
     Raises:
         QuantizeInputError: The first problem found, in one line.
@@ -176,7 +192,10 @@ def preflight(cfg: Config,
             'no float weights: pass CHECKPOINT (or set load_from in the '
             'config, or --load-quantized)')
     check_loop_cfg(cfg)
+    if load_quantized is None and not restart:
+        check_same_run(cfg, work_dir)
+    check_writable_dir(work_dir)
     if check_model:
         check_model_and_checkpoint(
-            cfg, checkpoint if load_quantized is None else None)
-    check_writable_dir(work_dir)
+            cfg, checkpoint if load_quantized is None else None,
+            load_quantized, work_dir)

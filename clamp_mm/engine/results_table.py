@@ -5,6 +5,8 @@ import os.path as osp
 from numbers import Number
 from typing import Dict, Optional
 
+from clamp_mm.fileio import atomic_write_text
+
 #: Prefix of the FP metrics in the dict the loop returns.
 FP_PREFIX = 'fp/'
 #: File the loop writes its results to, in the work dir.
@@ -81,9 +83,7 @@ def write_results(work_dir: str, quantized: Dict[str, object],
     path = osp.join(work_dir, RESULTS_FILE)
     content = dict(quantized=_plain(quantized), fp=_plain(fp))
     content.update(_plain(extra or {}))
-    with open(path, 'w') as file:
-        json.dump(content, file, indent=1)
-    return path
+    return atomic_write_text(json.dumps(content, indent=1), path)
 
 
 def _plain(value):

@@ -13,6 +13,7 @@ from .mmpretrain_swin import MMPretrainSwinAdapter
 from .mmpretrain_vit import MMPretrainViTAdapter
 from .mmseg_swin import MMSegSwinAdapter
 from .mmseg_vit import MMSegViTAdapter
+from .observer_calibration import calibrate_observers
 from .openmmlab_attention import (QuantMMPretrainMultiheadAttentionMixin,
                                   QuantWindowMSAMixin, quantized_class)
 from .openmmlab_base import OpenMMLabAdapter
@@ -26,7 +27,8 @@ __all__ = [
     'ModelAdapter', 'OpenMMLabAdapter', 'OpenMMLabSwinAdapter',
     'QuantMMPretrainMultiheadAttentionMixin', 'QuantTimmAttention',
     'QuantTimmWindowAttention', 'QuantWindowMSAMixin', 'TimmSwinAdapter',
-    'TimmViTAdapter', 'TokenTap', 'find_adapter', 'quantized_class',
+    'TimmViTAdapter', 'TokenTap', 'calibrate_observers', 'find_adapter',
+    'quantized_class',
     'record_hw_shape', 'record_output_hw_shape', 'recorded_hw_shape',
     'resolve_grid_size', 'sequence_to_grid', 'windows_to_grid'
 ]

@@ -12,6 +12,8 @@ from typing import Callable, List, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
+from clamp_mm.quant.api import register_adapter_finder
+
 #: Turns the output of a tapped module into a (B, H, W, D) token grid.
 ToGrid = Callable[[torch.Tensor], torch.Tensor]
 
@@ -149,6 +151,8 @@ class ModelAdapter:
                                     apply_overrides, attach_output_quantizer,
                                     swap_linear_and_conv)
         from clamp_mm.quant.transform import replace_module
+        from .layernorm_reparam import (attach_layernorm_reparam,
+                                        block_channels, existing_pairs)
         recipe = QuantRecipe.from_dict(recipe)
         factory = QuantizerFactory(recipe)
         self.swap_attention(factory)
@@ -173,9 +177,14 @@ class ModelAdapter:
                     replace_module(self.model, name, factory.linear(head))
                 else:
                     swap_linear_and_conv(head, factory)
-        if recipe.quantize_block_output:
+        if recipe.point_enabled('block_output'):
             for _, block in self.blocks():
-                attach_output_quantizer(block, factory('block_output'))
+                channels = block_channels(block)
+                attach_output_quantizer(
+                    block, factory('block_output', num_channels=channels))
+        attach_layernorm_reparam(
+            self.model, existing_pairs(self.model,
+                                       self.layernorm_linear_pairs()), factory)
         apply_overrides(self.model, recipe.overrides)
         return self.model
 
@@ -210,6 +219,13 @@ class ModelAdapter:
         """Names of the MLP output layers (fc2), whose input is the
         post-GELU quant point."""
         raise NotImplementedError
+
+    def layernorm_linear_pairs(self) -> List[Tuple[str, List[str]]]:
+        """Each LayerNorm whose output only Linears read, with their names
+        (``(norm, [linears])``), for the RepQ-ViT folding of
+        ``recipe.reparameterize_layernorm``. Names that do not exist in the
+        model are skipped. Defaults to none."""
+        return []
 
     def head_names(self) -> List[str]:
         """Names of the classification-head modules (empty without a
@@ -252,3 +268,8 @@ def find_adapter(model: nn.Module,
     families = sorted(c.family for c in candidates)
     raise TypeError(f'no clamp_mm adapter for model class '
                     f'{type(model).__name__}; supported families: {families}')
+
+
+# clamp_mm.quant.quantize asks this layer for the adapter of a model it is
+# given without one: the core imports nothing from here.
+register_adapter_finder(find_adapter)

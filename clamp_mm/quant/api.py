@@ -1,4 +1,14 @@
-"""The one-call entry point, usable without any mmengine Runner."""
+"""The core quantize call: swap in quantizers through a quant plan, calibrate.
+
+Pure PyTorch: the "quant plan" is any object with a ``quantize(recipe)``
+method that swaps the quantized modules into its model (a
+:class:`clamp_mm.models.ModelAdapter` is one). Which plan fits a model is not
+decided here: layers above register a finder with
+:func:`register_adapter_finder` (``clamp_mm.models`` registers
+:func:`clamp_mm.models.find_adapter` when it is imported), so this package
+imports nothing from them. The adapter-aware call for users is
+:func:`clamp_mm.quantize`.
+"""
 from typing import Callable, Optional, Union
 
 import torch
@@ -6,6 +16,23 @@ from torch import nn
 
 from .recipe import QuantRecipe
 from .tensor_quantizer import set_quant_mode
+
+#: ``finder(model) -> quant plan``, registered by the layer that knows the
+#: model families (``clamp_mm.models``); None until one is registered.
+_adapter_finder: Optional[Callable[[nn.Module], object]] = None
+
+
+def register_adapter_finder(finder: Callable[[nn.Module], object]) -> None:
+    """Set the function :func:`quantize` asks for a quant plan when it is
+    given none.
+
+    Args:
+        finder (Callable[[nn.Module], object]): Returns an object with a
+            ``quantize(recipe)`` method for a model, or raises TypeError
+            naming the model class when it knows none.
+    """
+    global _adapter_finder
+    _adapter_finder = finder
 
 
 def quantize(model: nn.Module,
@@ -21,9 +48,8 @@ def quantize(model: nn.Module,
                  lambda m: [m(x) for x in calibration_batches])
 
     Args:
-        model (nn.Module): A model some adapter in ``clamp_mm.models``
-            understands (timm ViT/Swin, mmpretrain classifier, mmdet
-            detector, mmseg segmentor, or their backbones).
+        model (nn.Module): The model (timm ViT/Swin, mmpretrain classifier,
+            mmdet detector, mmseg segmentor, or their backbones).
         recipe (QuantRecipe | dict, optional): What to quantize and how.
             Defaults to ``QuantRecipe()``.
         forward_loop (Callable[[nn.Module], None], optional): Runs the
@@ -31,19 +57,23 @@ def quantize(model: nn.Module,
             ignored); called once, under ``torch.no_grad()``, with every
             quantizer in calibrate mode. Defaults to None: the model is only
             swapped and its quantizers stay ``'off'``.
-        adapter (clamp_mm.models.ModelAdapter, optional): Adapter to use.
-            Defaults to the one :func:`clamp_mm.models.find_adapter` picks.
+        adapter (object, optional): The quant plan of ``model``: an object
+            whose ``quantize(recipe)`` swaps in the quantized modules (a
+            ``clamp_mm.models.ModelAdapter``). Defaults to None: the one the
+            registered finder picks (``clamp_mm.models.find_adapter``).
 
     Returns:
         nn.Module: ``model``, quantized, in ``'quantize'`` mode when a
         forward loop was given.
     """
-    # Imported here: clamp_mm.models builds on clamp_mm.quant, not the
-    # other way round.
-    from clamp_mm.models import find_adapter
     recipe = QuantRecipe() if recipe is None else QuantRecipe.from_dict(recipe)
     if adapter is None:
-        adapter = find_adapter(model)
+        if _adapter_finder is None:
+            raise TypeError(
+                'quantize() got no adapter and no adapter finder is '
+                'registered: pass adapter=..., or import clamp_mm.models '
+                '(or call clamp_mm.quantize, which does)')
+        adapter = _adapter_finder(model)
     adapter.quantize(recipe)
     if forward_loop is None:
         return set_quant_mode(model, 'off')

@@ -5,18 +5,25 @@ renamed over the old one), and holds only tensors and plain Python values,
 so it loads with ``torch.load(weights_only=True)``: a state file can never
 run code.
 """
-import os
 import os.path as osp
+import pickle
 import random
 from typing import Any, Dict, Optional
 
 import numpy as np
 import torch
 
+from clamp_mm.fileio import atomic_torch_save, differences
+
 #: File name of the search state inside the work dir.
 STATE_FILE = 'search_state.pth'
 #: Bumped when the layout of the state changes.
 STATE_VERSION = 1
+
+
+class SearchStateError(ValueError):
+    """A saved search state that cannot be resumed (corrupt, another
+    version, another search); the message is one line."""
 
 
 def capture_rng_states(generator: torch.Generator) -> Dict[str, Any]:
@@ -75,12 +82,31 @@ def save_state(work_dir: str, state: Dict[str, Any]) -> str:
     Returns:
         str: The path written.
     """
-    os.makedirs(work_dir, exist_ok=True)
-    path = osp.join(work_dir, STATE_FILE)
-    temporary = path + '.tmp'
-    torch.save(dict(state, version=STATE_VERSION), temporary)
-    os.replace(temporary, path)
-    return path
+    return atomic_torch_save(dict(state, version=STATE_VERSION),
+                             osp.join(work_dir, STATE_FILE))
+
+
+def read_state_file(path: str) -> Dict[str, Any]:
+    """Read a state file written by :func:`save_state`.
+
+    Raises:
+        SearchStateError: When it is corrupt, truncated, or of another
+            state version.
+    """
+    try:
+        state = torch.load(path, map_location='cpu', weights_only=True)
+    except (RuntimeError, OSError, EOFError, pickle.UnpicklingError) as error:
+        reason = ' '.join(str(error).split())[:100]
+        raise SearchStateError(
+            f'search state {path} is corrupt or truncated ({reason}); '
+            'remove it (tools/quantize.py --restart) to start the search '
+            'afresh') from None
+    version = state.get('version') if isinstance(state, dict) else None
+    if version != STATE_VERSION:
+        raise SearchStateError(f'{path} has state version {version}, '
+                               f'expected {STATE_VERSION}; move it away to '
+                               'start afresh')
+    return state
 
 
 def load_state(work_dir: Optional[str],
@@ -96,28 +122,25 @@ def load_state(work_dir: Optional[str],
         dict | None: The state.
 
     Raises:
-        ValueError: When the saved state belongs to a different search
-            (other config, other model, other state version); the message
-            names what differs and the file, which is left untouched.
+        SearchStateError: When the saved state is corrupt or belongs to a
+            different search (other config, images, bit-widths, model,
+            state version); the message names what differs and the file,
+            which is left untouched.
     """
     if work_dir is None:
         return None
     path = osp.join(work_dir, STATE_FILE)
     if not osp.isfile(path):
         return None
-    state = torch.load(path, map_location='cpu', weights_only=True)
-    if state.get('version') != STATE_VERSION:
-        raise ValueError(f'{path} has state version {state.get("version")}, '
-                         f'expected {STATE_VERSION}; move it away to start '
-                         'afresh')
+    state = read_state_file(path)
     saved = state.get('fingerprint', {})
-    differences = sorted(
-        key for key in set(saved) | set(fingerprint)
-        if saved.get(key) != fingerprint.get(key))
-    if differences:
-        details = ', '.join(f'{key}: saved {saved.get(key)!r}, now '
-                            f'{fingerprint.get(key)!r}'
-                            for key in differences[:5])
-        raise ValueError(f'{path} was written by a different search '
-                         f'({details}); use another work_dir or resume=False')
+    found = differences(saved, fingerprint,
+                        '{key}: saved {old}, now {new}') + [
+        f'{key}: only in the {"saved" if key in saved else "new"} search'
+        for key in sorted(set(saved) ^ set(fingerprint))]
+    if found:
+        more = f'; and {len(found) - 3} more' if len(found) > 3 else ''
+        raise SearchStateError(f'{path} was written by a different search '
+                               f'({"; ".join(found[:3])}{more}); use another '
+                               'work_dir or resume=False')
     return state

@@ -3,11 +3,17 @@
 Defaults follow method.md section 3 and 4; where the paper gives no number
 the default is ours and says so in its docstring line.
 """
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Optional
 
+from clamp_mm.synth.budget import DEFAULT_REFRESH_ITERATIONS
 from .mixed_precision import MixedPrecisionConfig
 
+#: The sizes of the smoke-run search (:meth:`SearchConfig.fast`, the
+#: benchmark's ``--quick``).
+QUICK_SEARCH_FIELDS = dict(population_size=4, tournament_size=3, passes=1,
+                           cycles=2, children_per_cycle=4,
+                           refresh_iterations=1)
 BLOCK_ORDERS = ('last_first', 'first_first')
 BLOCK_INPUTS = ('fp', 'quantized')
 
@@ -93,7 +99,7 @@ class SearchConfig:
     output_mae_weight: float = 1.0
     cyclic_adaptation: bool = True
     refresh_every_cycles: Optional[int] = None
-    refresh_iterations: int = 10
+    refresh_iterations: int = DEFAULT_REFRESH_ITERATIONS
     mixed_precision: Optional[MixedPrecisionConfig] = None
     seed: int = 0
     work_dir: Optional[str] = None
@@ -161,9 +167,7 @@ class SearchConfig:
             SearchConfig: Population 4, tournament 3, 1 pass, 2 cycles of 4
             children, 1 refresh iteration, no progress bar, no plots.
         """
-        preset = dict(population_size=4, tournament_size=3, passes=1,
-                      cycles=2, children_per_cycle=4, refresh_iterations=1,
-                      progress_bar=False, plots=False)
+        preset = dict(QUICK_SEARCH_FIELDS, progress_bar=False, plots=False)
         preset.update(overrides)
         return cls(**preset)
 
@@ -178,7 +182,3 @@ class SearchConfig:
         """A copy with some fields changed."""
         return replace(self, **changes)
 
-
-def config_field_names() -> tuple:
-    """Names of every :class:`SearchConfig` field."""
-    return tuple(f.name for f in fields(SearchConfig))

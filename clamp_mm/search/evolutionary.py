@@ -18,10 +18,10 @@ import torch
 from torch import nn
 
 from clamp_mm.models.base import find_adapter
-from clamp_mm.quant import quantize
+from clamp_mm.models.image_check import check_calibration_images
+from clamp_mm.models.observer_calibration import calibrate_observers
 from clamp_mm.registry import CALIBRATORS
 from .config import SearchConfig
-from .plots import write_plots
 from .result import SearchResult
 from .search_run import SearchRun, as_refresh_fn
 
@@ -41,9 +41,7 @@ def initialise_from_observers(model: nn.Module, images: torch.Tensor,
     Returns:
         nn.Module: The quantized, calibrated model.
     """
-    adapter = find_adapter(model)
-    return quantize(model, recipe,
-                    lambda _: adapter.forward_images(images), adapter)
+    return calibrate_observers(model, recipe, images)
 
 
 @CALIBRATORS.register_module()
@@ -92,6 +90,7 @@ class EvolutionaryCalibrator:
             SearchResult: Per-block fitness, per-quantizer bits, size,
             BOPs, timings. The model holds the best parameters found.
         """
+        check_calibration_images(images, find_adapter(model))
         if recipe is not None:
             model = initialise_from_observers(model, images, recipe)
         run = SearchRun(self.config, model, images, as_refresh_fn(refresh_fn))
@@ -99,5 +98,8 @@ class EvolutionaryCalibrator:
         if self.config.work_dir is not None:
             result.dump(self.config.work_dir)
             if self.config.plots and result.history:
+                # matplotlib only when a figure is drawn: importing the
+                # search stays free of it.
+                from .plots import write_plots
                 write_plots(result, self.config.work_dir)
         return result

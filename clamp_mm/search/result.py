@@ -7,6 +7,8 @@ from typing import Dict, List
 
 import torch
 
+from clamp_mm.fileio import atomic_write_text
+
 
 @dataclass
 class SearchResult:
@@ -84,6 +86,4 @@ class SearchResult:
         """Write :meth:`summary` to ``work_dir/search_result.json``."""
         os.makedirs(work_dir, exist_ok=True)
         path = osp.join(work_dir, 'search_result.json')
-        with open(path, 'w') as file:
-            json.dump(self.summary(), file, indent=1)
-        return path
+        return atomic_write_text(json.dumps(self.summary(), indent=1), path)

@@ -17,6 +17,7 @@ from mmengine.logging import MMLogger
 from mmengine.utils import ProgressBar
 from torch import nn
 
+from clamp_mm.fileio import tensor_sha256
 from clamp_mm.models.base import find_adapter
 from clamp_mm.quant.tensor_quantizer import (TensorQuantizer,
                                              iter_quantizers, set_quant_mode)
@@ -73,6 +74,11 @@ class SearchRun:
             raise ValueError('the model holds no calibrated quantizer: '
                              'quantize and calibrate it first (or pass a '
                              'recipe to calibrate)')
+        # What the search starts from, besides its config: a saved state of
+        # other images or other bit-widths (another recipe) is not resumed.
+        self.start = dict(
+            images_sha256=tensor_sha256(self.images),
+            bits={name: q.bits for name, q in self.quantizers.items()})
         set_quant_mode(model, 'quantize')
         self.fp_model = set_quant_mode(copy.deepcopy(model), 'off')
         self.fp_adapter = find_adapter(self.fp_model)
@@ -143,7 +149,7 @@ class SearchRun:
         return dict(config=self.config.fingerprint(),
                     blocks=[name for name, _ in self.blocks],
                     quantizers=sorted(self.quantizers),
-                    images_shape=list(self.images.shape))
+                    images_shape=list(self.images.shape), start=self.start)
 
     def _fresh_start(self) -> None:
         if self.config.mixed_precision is not None:

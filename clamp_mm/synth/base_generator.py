@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from clamp_mm.models.base import ModelAdapter, find_adapter
+from .budget import DEFAULT_REFRESH_ITERATIONS
 
 #: A model, or its adapter.
 ModelLike = Union[nn.Module, ModelAdapter]
@@ -56,8 +57,10 @@ def resolve_resolution(adapter: ModelAdapter,
 
 def split_into_batches(num_images: int, batch_size: int) -> List[int]:
     """Sizes of the batches that make up ``num_images`` images."""
-    if num_images < 1:
-        raise ValueError(f'num_images={num_images} is invalid, expected >= 1')
+    if isinstance(num_images, bool) or not isinstance(num_images, int) or \
+            num_images < 1:
+        raise ValueError(f'num_images={num_images!r} is invalid, expected an '
+                         'int >= 1')
     if batch_size < 1:
         raise ValueError(f'batch_size={batch_size} is invalid, expected >= 1')
     full, rest = divmod(num_images, batch_size)
@@ -87,14 +90,6 @@ def frozen(*models: Optional[nn.Module]) -> Iterator[None]:
             model.train(training)
             for parameter, requires_grad in flags:
                 parameter.requires_grad_(requires_grad)
-
-
-def pixel_range(adapter: ModelAdapter) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel (low, high) of valid normalised pixels, shape (1,3,1,1)."""
-    mean, std = adapter.mean_std
-    mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
-    std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
-    return (0 - mean) / std, (255 - mean) / std
 
 
 def model_device(adapter: ModelAdapter) -> torch.device:
@@ -165,7 +160,7 @@ class BaseGenerator:
                 images: torch.Tensor,
                 model: ModelLike,
                 quantized_model: Optional[ModelLike] = None,
-                iterations: int = 50) -> torch.Tensor:
+                iterations: int = DEFAULT_REFRESH_ITERATIONS) -> torch.Tensor:
         """Update existing images for the cyclic adaptation of the search.
 
         Generators that do not optimise return the images unchanged.
@@ -175,7 +170,8 @@ class BaseGenerator:
             model (nn.Module | ModelAdapter): The full-precision model.
             quantized_model (nn.Module | ModelAdapter, optional): Current
                 quantized model. Defaults to None.
-            iterations (int): Optimisation steps. Defaults to 50.
+            iterations (int): Optimisation steps. Defaults to
+                ``DEFAULT_REFRESH_ITERATIONS`` (10).
 
         Returns:
             Tensor: The updated images, same shape, detached.

@@ -5,44 +5,26 @@ Images are stored already normalised (the input space of
 the resolution and a hash of the model's weights, so a later run can reuse
 them instead of generating again, and refuses them for another model.
 """
-import hashlib
-import os
 import os.path as osp
 from typing import Optional
 
 import torch
-from torch import nn
 from torch.utils.data import Dataset
 
+from clamp_mm.fileio import atomic_torch_save
 from clamp_mm.registry import DATASETS
 from .base_generator import (BaseGenerator, ModelLike, Resolution, as_adapter,
                              resolve_resolution)
+from .image_cache import (COSMETIC_GENERATOR_FIELDS, cache_request,
+                          differing_fields, model_identity)
+
+__all__ = [
+    'COSMETIC_GENERATOR_FIELDS', 'FILE_FORMAT_VERSION',
+    'SyntheticImageDataset', 'model_identity'
+]
 
 #: Version of the saved file layout; bumped when it changes.
 FILE_FORMAT_VERSION = 1
-#: Generator fields that do not change the images, ignored when deciding
-#: whether a saved set answers a request.
-COSMETIC_GENERATOR_FIELDS = ('progress', 'log_interval')
-
-
-def model_identity(model: ModelLike) -> str:
-    """SHA-256 of a model's state dict (names, dtypes, shapes and bytes).
-
-    Args:
-        model (nn.Module | ModelAdapter): The model.
-
-    Returns:
-        str: Hex digest; equal for equal weights, whatever object holds them.
-    """
-    if not isinstance(model, nn.Module):
-        model = model.model
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        tensor = tensor.detach().cpu().contiguous()
-        digest.update(f'{name}|{tensor.dtype}|{tuple(tensor.shape)}|'.encode())
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
-
 
 @DATASETS.register_module()
 class SyntheticImageDataset(Dataset):
@@ -134,16 +116,12 @@ class SyntheticImageDataset(Dataset):
             raise FileExistsError(
                 f'{path} already exists; pass overwrite=True to replace it '
                 'or choose another path')
-        folder = osp.dirname(osp.abspath(path))
-        os.makedirs(folder, exist_ok=True)
-        temporary = f'{path}.tmp{os.getpid()}'
-        torch.save(
+        # A crash or a full disk never leaves a truncated file at the
+        # destination, nor a temporary file beside it.
+        atomic_torch_save(
             dict(format_version=FILE_FORMAT_VERSION,
                  images=self.images.detach().cpu().contiguous(),
-                 metadata=self.metadata), temporary)
-        # Rename last: a crash mid-write never leaves a truncated file at
-        # the destination.
-        os.replace(temporary, path)
+                 metadata=self.metadata), path)
 
     @classmethod
     def load(cls,
@@ -158,9 +136,13 @@ class SyntheticImageDataset(Dataset):
                 Defaults to None.
 
         Raises:
-            ValueError: Unknown file version, or a model-identity mismatch.
+            ValueError: Not a file of :meth:`save`, unknown file version, or
+                a model-identity mismatch.
         """
         content = torch.load(path, map_location='cpu', weights_only=True)
+        if not isinstance(content, dict):
+            raise ValueError(f'{path} holds a {type(content).__name__}, not '
+                             'a file written by SyntheticImageDataset.save')
         version = content.get('format_version')
         if version != FILE_FORMAT_VERSION:
             raise ValueError(f'{path} has format_version={version}, expected '
@@ -188,8 +170,9 @@ class SyntheticImageDataset(Dataset):
                          overwrite: bool = False) -> 'SyntheticImageDataset':
         """Reuse ``path`` if it holds the same request, else generate it.
 
-        The request matches when the model identity, generator config,
-        number of images and resolution all equal the stored ones.
+        The request matches under the one provenance rule of
+        :mod:`clamp_mm.synth.image_cache` (model identity, generator config
+        with its seed, number of images, resolution).
 
         Args:
             path (str): Cache file.
@@ -205,15 +188,9 @@ class SyntheticImageDataset(Dataset):
         resolution = resolve_resolution(adapter, resolution)
         if osp.exists(path):
             cached = cls.load(path)
-            wanted = dict(
-                generator=generator.get_config(),
-                num_images=num_images,
-                resolution=tuple(resolution),
-                model_identity=model_identity(adapter.model))
-            differing = [
-                key for key, value in wanted.items()
-                if _normalise(cached.metadata.get(key)) != _normalise(value)
-            ]
+            differing = differing_fields(
+                cached.metadata,
+                cache_request(generator, adapter, num_images, resolution))
             if not differing:
                 return cached
             if not overwrite:
@@ -225,16 +202,3 @@ class SyntheticImageDataset(Dataset):
         dataset.save(path, overwrite=overwrite)
         return dataset
 
-
-def _normalise(value):
-    """Tuples as lists, recursively, and cosmetic generator fields dropped,
-    so saved and fresh requests compare."""
-    if isinstance(value, (list, tuple)):
-        return [_normalise(item) for item in value]
-    if isinstance(value, dict):
-        return {
-            key: _normalise(item)
-            for key, item in value.items()
-            if key not in COSMETIC_GENERATOR_FIELDS
-        }
-    return value

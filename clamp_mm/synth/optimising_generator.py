@@ -16,7 +16,9 @@ from mmengine.logging import MMLogger
 from mmengine.utils import ProgressBar
 
 from clamp_mm.models.base import ModelAdapter
+from clamp_mm.models.image_check import check_resolution
 from .augment import random_horizontal_flip, random_roll
+from .budget import DEFAULT_REFRESH_ITERATIONS, scaled_warmup
 from .base_generator import (BaseGenerator, ModelLike, Resolution, as_adapter,
                              frozen, model_device, model_family,
                              resolve_resolution, split_into_batches)
@@ -220,6 +222,8 @@ class OptimisingGenerator(BaseGenerator):
         adapter = as_adapter(model)
         quantized_adapter = as_adapter(quantized_model)
         height, width = resolution_hw = resolve_resolution(adapter, resolution)
+        split_into_batches(num_images, self.batch_size)  # checks the count
+        check_resolution(adapter, resolution_hw)
         random = torch.Generator().manual_seed(self.seed)
         device = model_device(adapter)
         colour = ColourSpace(adapter, self.grayscale, device)
@@ -241,12 +245,12 @@ class OptimisingGenerator(BaseGenerator):
                 images: torch.Tensor,
                 model: ModelLike,
                 quantized_model: Optional[ModelLike] = None,
-                iterations: int = 50) -> torch.Tensor:
+                iterations: int = DEFAULT_REFRESH_ITERATIONS) -> torch.Tensor:
         """Continue optimising ``images``, adaptive term included.
 
         The labels are the FP model's current predictions (the images keep
-        the class they already show); the warm-up is scaled by
-        ``iterations / self.iterations``. One round, and no
+        the class they already show); the warm-up keeps its share of the
+        steps (:func:`clamp_mm.synth.budget.scaled_warmup`). One round, and no
         :meth:`after_round` hook: the quantized model belongs to the caller
         (the search's scales must not be re-calibrated behind its back).
         """
@@ -265,7 +269,8 @@ class OptimisingGenerator(BaseGenerator):
                     adapter.forward_images(batch).argmax(-1)
                     for batch in batches
                 ]
-        warmup = round(self.warmup_iterations * iterations / self.iterations)
+        warmup = scaled_warmup(self.warmup_iterations, iterations,
+                               self.iterations)
         return self._optimise_all(batches, targets, adapter,
                                   quantized_adapter, iterations, 1, warmup,
                                   random, run_after_round=False)

@@ -158,6 +158,10 @@ class PSAQv2Generator(PSAQv1Generator):
 
     iterations: int = 125
     num_rounds: int = 4
+
+    #: A stage-1 budget is this generator's total over its rounds
+    #: (:func:`clamp_mm.synth.budget.budget_fields`).
+    budget_is_total = True
     output_weight: float = 0.0
     round_jitters: Sequence[int] = ()
     adaptive_weight: float = 1.0

@@ -14,13 +14,6 @@ _base_ = [
 ]
 
 # The shared dense recipe, at this model's input size.
-test_cfg = dict(
-    type='clamp_mm.QuantTestLoop',
-    recipe={{_base_.clamp_test_cfg.recipe}},
-    generator={{_base_.clamp_test_cfg.generator}},
-    num_images={{_base_.clamp_test_cfg.num_images}},
-    calibrator={{_base_.clamp_test_cfg.calibrator}},
-    calibration_batch_size={{_base_.clamp_test_cfg.calibration_batch_size}},
-    resolution=(128, 128))
+test_cfg = dict(_base_.clamp_test_cfg, resolution=(128, 128))
 
 load_from = 'checkpoints/mask-rcnn_swin-nano_fpn_composite-128.pth'

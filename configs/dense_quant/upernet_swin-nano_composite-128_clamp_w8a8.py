@@ -13,15 +13,8 @@ _base_ = [
     '../_base_/clamp_dense_w8a8.py',
 ]
 
-# The shared dense recipe, at this model's input size.
-test_cfg = dict(
-    type='clamp_mm.QuantTestLoop',
-    recipe={{_base_.clamp_test_cfg.recipe}},
-    generator={{_base_.clamp_test_cfg.generator}},
-    num_images={{_base_.clamp_test_cfg.num_images}},
-    calibrator={{_base_.clamp_test_cfg.calibrator}},
-    calibration_batch_size={{_base_.clamp_test_cfg.calibration_batch_size}},
-    # None: the data preprocessor's crop size, 128 x 128.
-    resolution=None)
+# The shared dense recipe; resolution None: the data preprocessor's crop
+# size, 128 x 128.
+test_cfg = {{_base_.clamp_test_cfg}}
 
 load_from = 'checkpoints/upernet_swin-nano_composite-128.pth'

@@ -11,6 +11,7 @@ from mmengine.registry import init_default_scope
 
 from clamp_mm.datasets.fashion_mnist import (DEFAULT_DATA_ROOT,
                                              FASHION_MNIST_MEAN,
+                                             FASHION_MNIST_SPLITS,
                                              FASHION_MNIST_STD, FashionMNIST,
                                              load_fashion_mnist_images,
                                              read_fashion_mnist)
@@ -97,8 +98,8 @@ def test_missing_folder_says_how_to_install(tmp_path):
 
 
 def test_bad_split_and_corrupt_file_are_named(tmp_path):
-    with pytest.raises(ValueError, match="split='val'"):
-        read_fashion_mnist('val', str(tmp_path))
+    with pytest.raises(ValueError, match="split='validation'"):
+        read_fashion_mnist('validation', str(tmp_path))
     # A labels file where the images file should be: wrong magic number.
     for name in ('t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz'):
         with gzip.open(tmp_path / name, 'wb') as file:
@@ -133,3 +134,68 @@ def test_config_normalisation_matches_the_constants():
         osp.join(REPO, 'configs/fashion_mnist/_base_/fashion_mnist_bs64.py'))
     assert tuple(cfg.data_preprocessor.mean) == FASHION_MNIST_MEAN
     assert tuple(cfg.data_preprocessor.std) == FASHION_MNIST_STD
+
+
+@needs_data
+def test_val_and_train55k_cut_the_training_images_in_two():
+    train_images, train_labels = read_fashion_mnist('train')
+    val_images, val_labels = read_fashion_mnist('val')
+    fit_images, fit_labels = read_fashion_mnist('train55k')
+    assert val_images.shape == (5000, 28, 28) and val_labels.shape == (5000, )
+    assert fit_images.shape == (55000, 28, 28)
+    assert fit_labels.shape == (55000, )
+    # val is the last 5,000 training images, train55k the first 55,000: in
+    # that order they are the whole training split, image for image.
+    assert np.array_equal(np.concatenate([fit_images, val_images]),
+                          train_images)
+    assert np.array_equal(np.concatenate([fit_labels, val_labels]),
+                          train_labels)
+    assert fit_labels[:10].tolist() == FIRST_TRAIN_LABELS
+    # Disjoint as pictures, not only as index ranges: no val image appears
+    # among the 55k (Fashion-MNIST holds no exact duplicates across them).
+    fit_keys = {image.tobytes() for image in fit_images}
+    assert not any(image.tobytes() in fit_keys for image in val_images)
+    # Every class is in the held-out part (450..527 images each).
+    assert np.bincount(val_labels, minlength=10).min() >= 400
+
+
+@needs_data
+def test_val_split_serves_through_dataset_and_loader():
+    raw_images, raw_labels = read_fashion_mnist('train')
+    dataset = FashionMNIST(split='val')
+    assert len(dataset) == 5000
+    info = dataset.get_data_info(0)
+    assert info['gt_label'] == raw_labels[55000]
+    reference = cv2.resize(
+        raw_images[55000], (32, 32), interpolation=cv2.INTER_LINEAR)
+    assert np.abs(info['img'][..., 0].astype(int) - reference).max() <= 1
+    assert len(FashionMNIST(split='train55k')) == 55000
+    # The loader's first images of val are training images 55000.. too.
+    _, labels = load_fashion_mnist_images(8, split='val', seed=None,
+                                          return_labels=True)
+    assert labels.tolist() == raw_labels[55000:55008].tolist()
+    # A seeded draw stays inside the split it was asked for.
+    with pytest.raises(ValueError, match='1..5000 for the val split'):
+        load_fashion_mnist_images(5001, split='val')
+
+
+@needs_data
+def test_val_split_builds_from_a_config():
+    from mmpretrain.registry import DATASETS
+    init_default_scope('mmpretrain')
+    dataset = DATASETS.build(
+        dict(type='clamp_mm.FashionMNIST', split='val', indices=3))
+    assert len(dataset) == 3 and dataset.split == 'val'
+
+
+def test_bad_split_lists_every_allowed_one(tmp_path):
+    for call in (lambda: read_fashion_mnist('valid', str(tmp_path)),
+                 lambda: FashionMNIST(split='valid',
+                                      data_root=str(tmp_path)),
+                 lambda: load_fashion_mnist_images(
+                     4, split='valid', data_root=str(tmp_path))):
+        with pytest.raises(ValueError) as error:
+            call()
+        message = str(error.value)
+        assert "split='valid'" in message and '\n' not in message
+        assert all(repr(name) in message for name in FASHION_MNIST_SPLITS)

@@ -107,15 +107,21 @@ def _runner_worker(rank: int, port: int, folder: str, checkpoint: str,
         torch_dist.destroy_process_group()
 
 
-def test_quant_loop_with_two_gloo_processes(tmp_path):
+def test_quant_loop_with_two_gloo_processes(tmp_path, monkeypatch):
     import tiny_task
     from clamp_mm.engine import QUANTIZED_MODEL_FILE, SYNTHETIC_IMAGES_FILE
     checkpoint, label_file = tiny_task.write_float_checkpoint(str(tmp_path))
     port = 29500 + os.getpid() % 200
+    # The evaluator's result collection must write under the work dir, not
+    # into the folder the run was started from (once the repository root).
+    start_dir = tmp_path / 'started_here'
+    start_dir.mkdir()
+    monkeypatch.chdir(start_dir)
     mp.start_processes(
         _runner_worker,
         args=(port, str(tmp_path), checkpoint, label_file),
         nprocs=WORLD_SIZE, start_method='fork')
+    assert os.listdir(start_dir) == []
     results = [
         torch.load(tmp_path / f'runner_rank{rank}.pth', weights_only=True)
         for rank in range(WORLD_SIZE)
@@ -134,6 +140,8 @@ def test_quant_loop_with_two_gloo_processes(tmp_path):
     # Generation was split: one seed per rank, all images gathered.
     synthetic = torch.load(tmp_path / 'work' / SYNTHETIC_IMAGES_FILE,
                            weights_only=True)
-    assert synthetic['metadata']['seeds'] == [0, 1]
+    # randomness.seed=123 of the tiny config seeds the generator; ranks
+    # offset it.
+    assert synthetic['metadata']['seeds'] == [123, 124]
     assert len(synthetic['images']) == tiny_task.tiny_loop_cfg()['num_images']
     assert (tmp_path / 'work' / QUANTIZED_MODEL_FILE).is_file()

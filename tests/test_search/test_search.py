@@ -260,3 +260,23 @@ def test_search_runs_on_every_family(family):
     assert all(torch.isfinite(torch.tensor(v))
                for v in result.best_fitness.values())
     assert quantizer_state(model).keys() == before.keys()
+
+
+@pytest.mark.parametrize('change', ['recipe', 'images'])
+def test_resume_refuses_state_of_other_bits_or_images(tmp_path, change):
+    """Same search config, but the saved state started from other
+    bit-widths (another recipe) or other images: refused, in one line."""
+    float_model, _, images = quantized_tiny('timm_vit')
+    config = _fast(work_dir=str(tmp_path), stop_after_visits=1)
+    EvolutionaryCalibrator(config).calibrate(
+        copy.deepcopy(float_model), images,
+        recipe=dict(weight_bits=4, act_bits=8))
+    recipe = dict(weight_bits=4, act_bits=4 if change == 'recipe' else 8)
+    other_images = images + 0.01 if change == 'images' else images
+    with pytest.raises(ValueError, match='different search') as error:
+        EvolutionaryCalibrator(config.replace(stop_after_visits=None)
+                               ).calibrate(copy.deepcopy(float_model),
+                                           other_images, recipe=recipe)
+    assert '\n' not in str(error.value) and len(str(error.value)) < 600
+    assert ('start.bits' if change == 'recipe' else
+            'start.images_sha256') in str(error.value)

@@ -10,7 +10,7 @@ from clamp_mm.registry import GENERATORS
 from clamp_mm.synth import (ClampGenerator, NonFiniteLossError,
                             PSAQv1Generator, PSAQv2Generator,
                             RealDataGenerator)
-from clamp_mm.synth.base_generator import pixel_range
+from clamp_mm.synth.optimising_generator import ColourSpace
 
 #: A few steps of every generator, fast enough for a unit test.
 TINY = dict(batch_size=3, iterations=3, progress=False, log_interval=0,
@@ -25,6 +25,12 @@ GENERATOR_CONFIGS = [
 ]
 
 
+def _pixel_range(adapter):
+    """Per-channel (low, high) of valid normalised pixels, (1, 3, 1, 1)."""
+    colour = ColourSpace(adapter, False, torch.device('cpu'))
+    return colour.low, colour.high
+
+
 @pytest.mark.parametrize('config', GENERATOR_CONFIGS,
                          ids=[c['type'] for c in GENERATOR_CONFIGS])
 def test_every_generator_runs_on_every_family(config, family_adapter):
@@ -37,7 +43,7 @@ def test_every_generator_runs_on_every_family(config, family_adapter):
     again = GENERATORS.build(config).generate(adapter, 4, resolution)
     assert torch.equal(images, again), 'same seed must give same images'
     if hasattr(generator, 'iterations'):
-        low, high = pixel_range(adapter)
+        low, high = _pixel_range(adapter)
         assert (images >= low - 1e-6).all() and (images <= high + 1e-6).all()
         if not adapter.has_head:
             assert 'output' not in generator.loss_log[0]
@@ -168,7 +174,7 @@ def test_real_data_generator_normalises_and_resizes(vit_adapter):
     generator = RealDataGenerator(images=raw, seed=1)
     images = generator.generate(vit_adapter, 4)
     assert images.shape == (4, 3, 32, 32) and images.dtype == torch.float32
-    low, high = pixel_range(vit_adapter)
+    low, high = _pixel_range(vit_adapter)
     assert (images >= low - 1e-5).all() and (images <= high + 1e-5).all()
     assert torch.equal(images, RealDataGenerator(images=raw, seed=1).generate(
         vit_adapter, 4))

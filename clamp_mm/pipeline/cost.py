@@ -1,0 +1,40 @@
+"""The cost report of a (quantized) model: size and bit-operations per
+image."""
+from typing import Optional, Sequence
+
+import torch
+from torch import nn
+
+from clamp_mm.models.base import ModelAdapter
+from clamp_mm.quant.report import model_cost
+from clamp_mm.synth.base_generator import resolve_resolution
+
+
+def cost_report(model: nn.Module,
+                adapter: ModelAdapter,
+                resolution: Optional[Sequence[int]] = None) -> dict:
+    """Size and per-image MACs/BOPs of ``model``, as plain numbers.
+
+    One zero image at ``resolution`` runs through the adapter's
+    ``forward_images`` (the counts depend on the shape only).
+
+    Args:
+        model (nn.Module): The model the adapter wraps (float or quantized).
+        adapter (ModelAdapter): Its adapter.
+        resolution (Sequence[int], optional): (H, W) of the image. Defaults
+            to None (the adapter's input size).
+
+    Returns:
+        dict: ``size_mb``, ``float_size_mb``, ``gbops``, ``float_gbops``,
+        ``gmacs`` (per image) and ``resolution`` ([H, W]).
+    """
+    height, width = resolve_resolution(adapter, resolution)
+    parameter = next(model.parameters(), None)
+    device = parameter.device if parameter is not None else 'cpu'
+    image = torch.zeros(1, 3, height, width, device=device)
+    with torch.no_grad():
+        cost = model_cost(model, image,
+                          lambda _, inputs: adapter.forward_images(inputs))
+    return dict(size_mb=cost.size_mb, float_size_mb=cost.float_size_mb,
+                gbops=cost.bops / 1e9, float_gbops=cost.float_bops / 1e9,
+                gmacs=cost.macs / 1e9, resolution=[height, width])
