@@ -6,7 +6,8 @@ Pure torch, no mmengine: every function maps tensors to a scalar loss.
   token neighbourhoods (method.md section 2), linear in the number of tokens
   (defined in :mod:`clamp_mm.synth.patch_contrastive`).
 * :func:`patch_similarity_entropy`: PSAQ-ViT v1's kernel-density entropy of
-  all patch-pair similarities (quadratic in tokens by definition).
+  all patch-pair similarities (quadratic in tokens by definition; or
+  estimated from a random subset of pairs, :mod:`.pair_sampling`).
 * :func:`random_label_cross_entropy`, :func:`output_disagreement`: output
   terms (PSAQ-style random labels; FP-versus-quantized disagreement).
 * :func:`total_variation`: the image prior.
@@ -20,6 +21,7 @@ from torch.utils.checkpoint import checkpoint
 
 # The contrastive loss lives in its own module; re-exported so that every
 # stage-1 loss can be imported from here.
+from .pair_sampling import PairSampler, pair_cosine_similarities
 from .patch_contrastive import (multi_layer_contrastive_loss,  # noqa: F401
                                 neighbour_cosine_similarities,
                                 neighbour_offsets, patch_contrastive_loss,
@@ -35,9 +37,17 @@ _NORM_EPS = 1e-8
 KERNEL_REACH = 7
 
 
+def _kept_tokens(num_tokens: int, max_tokens: Optional[int]) -> int:
+    """Tokens left by the strided subset of :func:`_similarity_entropy`."""
+    if max_tokens is None or num_tokens <= max_tokens:
+        return num_tokens
+    return len(range(0, num_tokens, math.ceil(num_tokens / max_tokens)))
+
+
 def _similarity_entropy(grid: torch.Tensor, bandwidth: float,
                         num_density_points: int,
-                        max_tokens: Optional[int]) -> torch.Tensor:
+                        max_tokens: Optional[int],
+                        pairs: Optional[tuple] = None) -> torch.Tensor:
     tokens = grid.flatten(1, 2)
     if max_tokens is not None and tokens.shape[1] > max_tokens:
         # An evenly strided subset keeps the spatial spread of the pairs.
@@ -45,10 +55,13 @@ def _similarity_entropy(grid: torch.Tensor, bandwidth: float,
         tokens = tokens[:, ::stride]
     tokens = F.normalize(tokens, dim=-1, eps=_NORM_EPS)
     num_tokens = tokens.shape[1]
-    similarity = tokens @ tokens.transpose(1, 2)
-    rows, cols = torch.triu_indices(
-        num_tokens, num_tokens, offset=1, device=grid.device)
-    samples = similarity[:, rows, cols]  # (B, pairs)
+    if pairs is not None:  # a random subset: see pair_sampling.py
+        samples = pair_cosine_similarities(tokens, *pairs)
+    else:
+        similarity = tokens @ tokens.transpose(1, 2)
+        rows, cols = torch.triu_indices(
+            num_tokens, num_tokens, offset=1, device=grid.device)
+        samples = similarity[:, rows, cols]  # (B, pairs)
     density = _kernel_density(samples, bandwidth, num_density_points)
     # Differential entropy -integral p log p, as a Riemann sum on the points.
     step = 2.0 / (num_density_points - 1)
@@ -91,7 +104,8 @@ def _kernel_density(samples: torch.Tensor, bandwidth: float,
 def patch_similarity_entropy(grid: torch.Tensor,
                              bandwidth: float = 0.01,
                              num_density_points: int = 201,
-                             max_tokens: Optional[int] = 1024
+                             max_tokens: Optional[int] = 1024,
+                             pair_sampler: Optional[PairSampler] = None
                              ) -> torch.Tensor:
     """PSAQ-ViT v1's prior: entropy of the patch-similarity density.
 
@@ -112,6 +126,11 @@ def patch_similarity_entropy(grid: torch.Tensor,
             spacing should not exceed the bandwidth. Defaults to 201.
         max_tokens (int, optional): Most tokens per image whose pairs are
             used; None uses all. Defaults to 1024.
+        pair_sampler (PairSampler, optional): Where a grid has more pairs
+            than its ``num_pairs``, the density is estimated, without bias,
+            from that many random pairs per image, drawn afresh at each call
+            (:mod:`clamp_mm.synth.pair_sampling`). Defaults to None (all
+            pairs).
 
     Returns:
         Tensor: Scalar entropy (to be maximised).
@@ -123,11 +142,20 @@ def patch_similarity_entropy(grid: torch.Tensor,
                          'invalid, expected >= 2')
     if grid.shape[1] * grid.shape[2] < 2:
         return grid.sum() * 0
+    pairs = None
+    if pair_sampler is not None:
+        # Drawn here, outside the checkpoint, so that backward's recompute
+        # sees the same pairs.
+        pairs = pair_sampler.draw(
+            grid.shape[0],
+            _kept_tokens(grid.shape[1] * grid.shape[2], max_tokens),
+            grid.device)
     if not grid.requires_grad:
         return _similarity_entropy(grid, bandwidth, num_density_points,
-                                   max_tokens)
+                                   max_tokens, pairs)
     return checkpoint(_similarity_entropy, grid, bandwidth,
-                      num_density_points, max_tokens, use_reentrant=False)
+                      num_density_points, max_tokens, pairs,
+                      use_reentrant=False)
 
 
 def random_label_cross_entropy(logits: torch.Tensor,

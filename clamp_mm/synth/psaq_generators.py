@@ -9,18 +9,21 @@ from clamp_mm.registry import GENERATORS
 from .losses import (output_disagreement, patch_similarity_entropy,
                      random_label_cross_entropy)
 from .optimising_generator import LossInputs, OptimisingGenerator
+from .pair_sampling import PairSampler
 
 
 def mean_similarity_entropy(grids: Sequence[torch.Tensor], bandwidth: float,
                             num_density_points: int,
-                            max_tokens: Optional[int]) -> torch.Tensor:
+                            max_tokens: Optional[int],
+                            pair_sampler: Optional[PairSampler] = None
+                            ) -> torch.Tensor:
     """Patch-similarity entropy averaged over the tapped layers."""
     if not grids:
         raise ValueError('no token grids for the patch-similarity entropy: '
                          'the adapter returned no token taps')
     return torch.stack([
         patch_similarity_entropy(grid, bandwidth, num_density_points,
-                                 max_tokens) for grid in grids
+                                 max_tokens, pair_sampler) for grid in grids
     ]).mean()
 
 
@@ -44,6 +47,12 @@ class PSAQv1Generator(OptimisingGenerator):
         max_tokens (int, optional): Most tokens per image whose pairs enter
             the density (a strided subset above it, for detector
             resolutions); None uses all. Defaults to 1024.
+        max_pairs (int, optional): Token pairs per image per step whose
+            similarities enter the density: a grid with more pairs uses a
+            fresh uniform random subset of this size at each step (an
+            unbiased estimate of the density, our deviation for dense
+            models); grids with at most this many (every classifier here)
+            use all. None uses all. Defaults to 32768.
         entropy_weight (float): Weight of the entropy. Defaults to 1.0.
         output_weight (float): Weight of the cross-entropy to random labels
             (classifiers only). Defaults to 1.0.
@@ -58,12 +67,25 @@ class PSAQv1Generator(OptimisingGenerator):
     bandwidth: float = 0.01
     num_density_points: int = 201
     max_tokens: Optional[int] = 1024
+    max_pairs: Optional[int] = 32768
     entropy_weight: float = 1.0
     output_weight: float = 1.0
     round_jitters: Sequence[int] = (15, 30)
 
     needs_token_grids = True
     uses_random_labels = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.pair_sampler = PairSampler(self.max_pairs, self.seed)
+
+    def generate(self, *args, **kwargs) -> torch.Tensor:
+        self.pair_sampler.reseed(self.seed)
+        return super().generate(*args, **kwargs)
+
+    def refresh(self, *args, **kwargs) -> torch.Tensor:
+        self.pair_sampler.reseed(self.seed + 1)
+        return super().refresh(*args, **kwargs)
 
     def jitter_of_round(self, round_index: int) -> int:
         if not self.round_jitters:
@@ -76,7 +98,7 @@ class PSAQv1Generator(OptimisingGenerator):
             'similarity_entropy':
             -self.entropy_weight * mean_similarity_entropy(
                 inputs.grids, self.bandwidth, self.num_density_points,
-                self.max_tokens)
+                self.max_tokens, self.pair_sampler)
         }
         if inputs.targets is not None and self.output_weight:
             terms['output'] = self.output_weight * random_label_cross_entropy(
