@@ -18,6 +18,10 @@ from mmengine.registry import Registry
 #: Range observers of tensor quantizers (``clamp_mm.MinMaxObserver``, ...).
 OBSERVERS = Registry('observer', scope='clamp_mm',
                      locations=['clamp_mm.quant'])
+#: Quantizer types put at quant points (``clamp_mm.TensorQuantizer``,
+#: ``clamp_mm.TwinUniformQuantizer``, ...).
+QUANTIZERS = Registry('quantizer', scope='clamp_mm',
+                      locations=['clamp_mm.quant'])
 #: Model adapters: one per backbone family (timm ViT, mmdet Swin, ...).
 ADAPTERS = Registry('model adapter', scope='clamp_mm',
                     locations=['clamp_mm.models'])

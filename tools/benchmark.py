@@ -268,6 +268,7 @@ def main(argv=None) -> dict:
         return payload
     from clamp_mm.benchmark.runner import run_model_seed
     from clamp_mm.models import find_adapter
+    from clamp_mm.quant import QuantRecipe
     methods = [METHOD_SPECS[key] for key in parse_methods(args.methods)]
     settings = list(parse_settings(args.settings))
     config = benchmark_config(args)
@@ -282,7 +283,8 @@ def main(argv=None) -> dict:
                  methods=[method.key for method in methods],
                  settings=settings, seeds=list(args.seeds),
                  config=dataclasses.asdict(config), origins={}, metrics={},
-                 num_test={}))
+                 num_test={},
+                 quantizer_recipe=QuantRecipe().to_dict()))
     for model_key in args.models:
         spec = MODEL_SPECS[model_key]
         if model_key in args.checkpoints:

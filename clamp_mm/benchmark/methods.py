@@ -1,7 +1,7 @@
 """The calibration methods compared side by side, and their settings.
 
 Every quantized method uses the same quantizer (:class:`QuantRecipe` with
-the setting's bits, min-max observers) and differs only in its calibration
+the setting's bits, its default observers) and differs only in its calibration
 images and in whether the evolutionary search runs after the observers:
 
 ============== ======================= =====================================

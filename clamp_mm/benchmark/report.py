@@ -19,6 +19,22 @@ VERSIONED_PACKAGES = ('torch', 'torchvision', 'timm', 'mmengine', 'mmcv',
                       'mmpretrain', 'mmdet', 'mmseg', 'numpy', 'matplotlib')
 
 
+def _recipe_words(run: dict) -> str:
+    """How the run's recipe quantized (runs before issue 13 stored none:
+    they used min-max observers at every quant point)."""
+    recipe = run.get('quantizer_recipe')
+    if not recipe:
+        return ('min-max observers, per-channel asymmetric weights, '
+                'per-tensor activations at every quant point of method.md '
+                'section 1')
+    return (f'the {recipe.get("protocol", "full")!r} protocol, '
+            f'{recipe["weight_observer"]} per-channel weights, '
+            f'{recipe["act_observer"]} activations, '
+            f'{recipe["softmax_quantizer"]} softmax, quantizer types '
+            f'{recipe.get("point_quantizers", {})}, LayerNorm folding '
+            f'{"on" if recipe.get("reparameterize_layernorm") else "off"}')
+
+
 def environment() -> dict:
     """Machine, threads, load and package versions, for the results."""
     versions = {}
@@ -212,9 +228,8 @@ def write_report(path: str, payload: dict, figures: Dict[str, List[str]],
         ', '.join(f'`{m}`' for m in run['methods']) + '.',
         f'- Benchmark config: `{json.dumps(run["config"])}`.',
         '- Quantizer (every method): clamp_mm `QuantRecipe` with the '
-        'setting\'s bits, min-max observers, per-channel asymmetric weights, '
-        'per-tensor activations at every quant point of method.md section '
-        '1, head in float. Mixed precision starts at 8-bit weights, is '
+        'setting\'s bits, ' + _recipe_words(run) + ', head in float. '
+        'Mixed precision starts at 8-bit weights, is '
         f'brought under {run["config"]["mixed_avg_weight_bits"]} average '
         'weight bits by the budget and searched with the setting\'s '
         'activation bits.',

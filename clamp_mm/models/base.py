@@ -151,6 +151,8 @@ class ModelAdapter:
                                     apply_overrides, attach_output_quantizer,
                                     swap_linear_and_conv)
         from clamp_mm.quant.transform import replace_module
+        from .layernorm_reparam import (attach_layernorm_reparam,
+                                        block_channels, existing_pairs)
         recipe = QuantRecipe.from_dict(recipe)
         factory = QuantizerFactory(recipe)
         self.swap_attention(factory)
@@ -175,9 +177,14 @@ class ModelAdapter:
                     replace_module(self.model, name, factory.linear(head))
                 else:
                     swap_linear_and_conv(head, factory)
-        if recipe.quantize_block_output:
+        if recipe.point_enabled('block_output'):
             for _, block in self.blocks():
-                attach_output_quantizer(block, factory('block_output'))
+                channels = block_channels(block)
+                attach_output_quantizer(
+                    block, factory('block_output', num_channels=channels))
+        attach_layernorm_reparam(
+            self.model, existing_pairs(self.model,
+                                       self.layernorm_linear_pairs()), factory)
         apply_overrides(self.model, recipe.overrides)
         return self.model
 
@@ -212,6 +219,13 @@ class ModelAdapter:
         """Names of the MLP output layers (fc2), whose input is the
         post-GELU quant point."""
         raise NotImplementedError
+
+    def layernorm_linear_pairs(self) -> List[Tuple[str, List[str]]]:
+        """Each LayerNorm whose output only Linears read, with their names
+        (``(norm, [linears])``), for the RepQ-ViT folding of
+        ``recipe.reparameterize_layernorm``. Names that do not exist in the
+        model are skipped. Defaults to none."""
+        return []
 
     def head_names(self) -> List[str]:
         """Names of the classification-head modules (empty without a

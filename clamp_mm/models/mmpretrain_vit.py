@@ -93,6 +93,13 @@ class MMPretrainViTAdapter(MMPretrainClassifierMixin, OpenMMLabAdapter):
                     factory))
         return names
 
+    def layernorm_linear_pairs(self) -> List[Tuple[str, List[str]]]:
+        pairs = []
+        for name, _ in self.blocks():
+            pairs += [(f'{name}.ln1', [f'{name}.attn.qkv']),
+                      (f'{name}.ln2', [f'{name}.ffn.layers.0.0'])]
+        return pairs
+
     def post_gelu_names(self) -> List[str]:
         # mmcv FFN: layers = (Sequential(fc1, act, drop), fc2, drop).
         return [

@@ -87,5 +87,12 @@ class MMSegViTAdapter(OpenMMLabAdapter):
                                                       factory))
         return names
 
+    def layernorm_linear_pairs(self) -> List[Tuple[str, List[str]]]:
+        pairs = []
+        for name, _ in self.blocks():
+            pairs += [(f'{name}.ln1', [f'{name}.attn.attn.in_proj']),
+                      (f'{name}.ln2', [f'{name}.ffn.layers.0.0'])]
+        return pairs
+
     def post_gelu_names(self) -> List[str]:
         return [f'{name}.ffn.layers.1' for name, _ in self.blocks()]

@@ -60,5 +60,17 @@ class OpenMMLabSwinAdapter(OpenMMLabAdapter):
                                           QuantWindowMSAMixin, factory))
         return names
 
+    def layernorm_linear_pairs(self) -> List[Tuple[str, List[str]]]:
+        # mmcv FFN: layers = (Sequential(fc1, act, drop), fc2, drop);
+        # PatchMerging: unfold, LayerNorm, reduction.
+        pairs = []
+        for name, _ in self.blocks():
+            pairs += [(f'{name}.norm1', [f'{name}.attn.w_msa.qkv']),
+                      (f'{name}.norm2', [f'{name}.ffn.layers.0.0'])]
+        pairs += [(f'{self.prefix}stages.{index}.downsample.norm',
+                   [f'{self.prefix}stages.{index}.downsample.reduction'])
+                  for index in range(len(self.backbone().stages))]
+        return pairs
+
     def post_gelu_names(self) -> List[str]:
         return [f'{name}.ffn.layers.1' for name, _ in self.blocks()]

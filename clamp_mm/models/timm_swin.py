@@ -121,6 +121,16 @@ class TimmSwinAdapter(TimmClassifierAdapter):
             names.append(f'{name}.attn')
         return names
 
+    def layernorm_linear_pairs(self) -> List[Tuple[str, List[str]]]:
+        # Patch merging: 2x2 neighbours concatenated, LayerNorm, reduction.
+        pairs = [(f'layers.{stage}.downsample.norm',
+                  [f'layers.{stage}.downsample.reduction'])
+                 for stage in range(len(self.model.layers))]
+        for name, _ in self.blocks():
+            pairs += [(f'{name}.norm1', [f'{name}.attn.qkv']),
+                      (f'{name}.norm2', [f'{name}.mlp.fc1'])]
+        return pairs
+
     def post_gelu_names(self) -> List[str]:
         return [f'{name}.mlp.fc2' for name, _ in self.blocks()]
 

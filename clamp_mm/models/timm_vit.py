@@ -170,6 +170,14 @@ class TimmViTAdapter(TimmClassifierAdapter):
             if hasattr(block.mlp, 'fc2')
         ]
 
+    def layernorm_linear_pairs(self) -> List[Tuple[str, List[str]]]:
+        pairs = []
+        for index in range(len(self.model.blocks)):
+            name = f'blocks.{index}'
+            pairs += [(f'{name}.norm1', [f'{name}.attn.qkv']),
+                      (f'{name}.norm2', [f'{name}.mlp.fc1'])]
+        return pairs
+
     def head_names(self) -> List[str]:
         return [
             name for name in ('head', 'head_dist')

@@ -3,7 +3,9 @@ from typing import Optional
 
 from torch import nn
 
+from .layernorm_reparam import LayerNormReparamQuantizer
 from .modules import QuantConv2d, QuantLinear
+from .quantizer_types import build_activation_quantizer
 from .recipe import QuantRecipe
 from .tensor_quantizer import TensorQuantizer
 
@@ -27,7 +29,9 @@ class QuantizerFactory:
         Args:
             point (str): One of :data:`clamp_mm.quant.recipe.QUANT_POINTS`.
             num_channels (int, optional): Output channels, for per-channel
-                weight quantizers. Defaults to None.
+                weight quantizers; for activations the channel count
+                (last axis) that power-of-two factors need.
+                Defaults to None.
             channel_axis (int): Axis of the weight holding the output
                 channels. Defaults to 0.
 
@@ -48,11 +52,32 @@ class QuantizerFactory:
                 num_channels=num_channels if per_channel else None,
                 observer=observer,
                 point=point)
-        kind = recipe.softmax_quantizer if point == 'softmax' else 'uniform'
-        return TensorQuantizer(bits=recipe.act_bits,
-                               kind=kind,
-                               observer=observer,
-                               point=point)
+        return build_activation_quantizer(recipe.quantizer_type(point),
+                                          point, recipe.act_bits, observer,
+                                          num_channels)
+
+    def layernorm_reparam(self, norm: nn.Module,
+                          linears) -> Optional[LayerNormReparamQuantizer]:
+        """The RepQ-ViT input quantizer of Linears fed by ``norm``.
+
+        Args:
+            norm (nn.Module): The LayerNorm.
+            linears (list[nn.Module]): The Linears reading its output.
+
+        Returns:
+            LayerNormReparamQuantizer | None: None when the recipe does not
+            reparameterize or quantizes no Linear input.
+        """
+        recipe = self.recipe
+        if not (recipe.reparameterize_layernorm
+                and recipe.point_enabled('input')):
+            return None
+        return LayerNormReparamQuantizer(norm.weight.shape[-1],
+                                         norm,
+                                         linears,
+                                         bits=recipe.act_bits,
+                                         observer=recipe.observer_cfg('input'),
+                                         point='input')
 
     def linear(self,
                linear: nn.Linear,

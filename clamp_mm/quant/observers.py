@@ -14,7 +14,11 @@ import torch
 
 from clamp_mm.registry import OBSERVERS
 from .primitives import (broadcast_to_axis, calculate_qparams, fake_quantize,
-                         log2_fake_quantize)
+                         log_fake_quantize)
+
+#: Exponent step of the logarithmic quantizer kinds (as in
+#: ``clamp_mm.quant.tensor_quantizer.LOG_KIND_STEPS``, which imports us).
+_LOG_STEPS = {'log2': 1.0, 'log_sqrt2': 0.5}
 
 
 def _per_channel_view(x: torch.Tensor,
@@ -72,7 +76,8 @@ class BaseObserver:
         Args:
             bits (int): Bit-width the range is meant for (OMSE uses it).
             symmetric (bool): Whether codes are symmetric.
-            kind (str): ``'uniform'`` or ``'log2'``. Defaults to
+            kind (str): ``'uniform'``, ``'log2'`` or ``'log_sqrt2'``.
+                Defaults to
                 ``'uniform'``.
 
         Returns:
@@ -236,11 +241,11 @@ class OmseObserver(BaseObserver):
         best_min, best_max = self.min_val, self.max_val
         for ratio in torch.linspace(self.min_ratio, 1.0, self.num_candidates):
             low, high = self.min_val * ratio, self.max_val * ratio
-            if kind == 'log2':
+            if kind in _LOG_STEPS:
                 scale = torch.clamp(high, min=1e-8)
-                restored = log2_fake_quantize(
+                restored = log_fake_quantize(
                     self.samples, broadcast_to_axis(scale, self.samples, 0),
-                    bits)
+                    bits, _LOG_STEPS[kind])
             else:
                 scale, zero_point = calculate_qparams(low, high, bits,
                                                       symmetric)

@@ -26,6 +26,14 @@ def round_ste(x: torch.Tensor) -> torch.Tensor:
     return x + (torch.round(x) - x).detach()
 
 
+def _round(x: torch.Tensor) -> torch.Tensor:
+    """:func:`round_ste`, or a plain round when no gradient is wanted (one
+    kernel instead of three at inference)."""
+    if x.requires_grad and torch.is_grad_enabled():
+        return round_ste(x)
+    return torch.round(x)
+
+
 def integer_range(bits: int, symmetric: bool) -> Tuple[int, int]:
     """Smallest and largest integer code of a ``bits``-bit quantizer.
 
@@ -177,12 +185,77 @@ def log2_fake_quantize(x: torch.Tensor, scale: torch.Tensor,
     Returns:
         Tensor: Fake-quantized ``x``.
     """
-    largest_exponent = 2**bits - 2
+    return log_fake_quantize(x, scale, bits, exponent_step=1.0)
+
+
+def log_fake_quantize(x: torch.Tensor, scale: torch.Tensor, bits: int,
+                      exponent_step: float) -> torch.Tensor:
+    """Logarithmic quantize-dequantize for non-negative inputs.
+
+    Code ``c`` in ``0 .. 2^b - 2`` stands for ``scale * 2^(-c * step)``;
+    the last code stands for exactly zero, as do inputs below the smallest
+    level. ``exponent_step=1`` is the log2 quantizer of FQ-ViT,
+    ``exponent_step=0.5`` the log-sqrt(2) quantizer of RepQ-ViT (twice as
+    many levels per octave; an integer kernel shifts by ``c // 2`` and
+    multiplies odd codes by a fixed ``sqrt(2)`` constant). The exponent is
+    rounded in the log domain with a straight-through gradient.
+
+    Args:
+        x (Tensor): Non-negative input (e.g. attention probabilities).
+        scale (Tensor): Largest level (scalar).
+        bits (int): Bit-width.
+        exponent_step (float): Exponent step between levels, in octaves.
+
+    Returns:
+        Tensor: Fake-quantized ``x``.
+    """
+    largest_code = 2**bits - 2
     scale = scale.to(x.dtype)
     ratio = torch.clamp(x / scale, min=torch.finfo(x.dtype).tiny)
-    exponent = round_ste(-torch.log2(ratio))
-    exponent = torch.clamp(exponent, min=0.0)
-    dequantized = scale * torch.pow(2.0, -exponent)
-    # Below half of the smallest level, the nearest representable value is 0.
-    return torch.where(exponent > largest_exponent,
-                       torch.zeros_like(dequantized), dequantized)
+    code = _round(torch.log2(ratio).mul_(-1.0 / exponent_step)
+                  if not ratio.requires_grad else
+                  -torch.log2(ratio) / exponent_step)
+    code = torch.clamp(code, min=0.0)
+    dequantized = scale * torch.exp2(-code * exponent_step)
+    # Beyond the smallest level, the nearest representable value is 0.
+    return torch.where(code > largest_code, torch.zeros_like(dequantized),
+                       dequantized)
+
+
+def twin_uniform_fake_quantize(x: torch.Tensor, large_scale: torch.Tensor,
+                               small_scale: torch.Tensor, bits: int,
+                               signed: bool) -> torch.Tensor:
+    """Twin-uniform quantize-dequantize (PTQ4ViT).
+
+    One bit of the code picks one of two uniform ranges, the other
+    ``bits - 1`` bits are the magnitude, ``0 .. 2^(b-1) - 1``.
+    Non-negative inputs (softmax, ``signed=False``): values the small range
+    ``[0, (2^(b-1) - 1) * small_scale]`` holds use the fine step
+    ``small_scale``, the rest the coarse ``large_scale``. Signed inputs
+    (post-GELU, ``signed=True``): negative values use ``small_scale``,
+    non-negative ones ``large_scale``. Rounding has a straight-through
+    gradient.
+
+    Args:
+        x (Tensor): Input.
+        large_scale (Tensor): Step of the coarse range (scalar).
+        small_scale (Tensor): Step of the fine range (scalar).
+        bits (int): Bit-width, the region bit included.
+        signed (bool): Whether the fine range holds the negative values.
+
+    Returns:
+        Tensor: Fake-quantized ``x``.
+    """
+    largest_code = 2**(bits - 1) - 1
+    large_scale = large_scale.to(x.dtype)
+    small_scale = small_scale.to(x.dtype)
+    coarse = torch.clamp(_round(x / large_scale), 0,
+                         largest_code) * large_scale
+    if signed:
+        fine = torch.clamp(_round(x / small_scale), -largest_code,
+                           0) * small_scale
+        return torch.where(x < 0, fine, coarse)
+    fine = torch.clamp(_round(x / small_scale), 0,
+                       largest_code) * small_scale
+    in_fine_range = x <= small_scale * (largest_code + 0.5)
+    return torch.where(in_fine_range, fine, coarse)

@@ -8,13 +8,16 @@ so it can live in an mmengine config::
     quant_recipe = dict(weight_bits=4, act_bits=8,
                         overrides={'blocks.0.*': dict(weight_bits=8)})
 """
+import copy
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping
 
 from .observers import OBSERVER_NAMES, build_observer
 from .overrides_text import OVERRIDES_EXAMPLE, parse_overrides_text
-from .tensor_quantizer import QUANTIZER_KINDS
+from .presets import PRESETS
+from .protocols import PROTOCOLS
+from .quantizer_types import QUANTIZER_TYPE_POINTS
 
 #: Quant points, i.e. the roles a TensorQuantizer can have.
 #: ``weight``: weights of Linear/Conv2d (per output channel).
@@ -35,6 +38,11 @@ SCOPES = ('backbone', 'model')
 #: Keys allowed in a per-layer override.
 OVERRIDE_KEYS = ('weight_bits', 'act_bits')
 MIN_BITS, MAX_BITS = 2, 8
+#: Quantizer types of the default recipe (preset ``'clamp_full'``).
+DEFAULT_POINT_QUANTIZERS = {'block_output': 'ptf', 'post_gelu': 'twin_uniform'}
+#: Quantizer types allowed for the softmax probabilities.
+SOFTMAX_QUANTIZERS = tuple(name for name, points in
+                           QUANTIZER_TYPE_POINTS.items() if 'softmax' in points)
 
 
 def _check_bits(field_name: str, bits: Any) -> None:
@@ -54,6 +62,10 @@ def _check_choice(field_name: str, value: Any, allowed) -> None:
 class QuantRecipe:
     """What to quantize and how.
 
+    The defaults are the preset ``'clamp_full'``, chosen by measurement on
+    a validation split (docs/quantizer_ablation.md); the project's first
+    recipe (min-max everywhere, uniform softmax) is ``preset='minmax'``.
+
     Args:
         weight_bits (int): Weight bit-width, 2..8. Defaults to 4.
         act_bits (int): Activation bit-width, 2..8. Defaults to 8.
@@ -62,9 +74,10 @@ class QuantRecipe:
         weight_per_channel (bool): One weight range per output channel
             instead of one per tensor. Defaults to True.
         weight_observer (str): Observer of weights: ``'minmax'``,
-            ``'percentile'`` or ``'omse'``. Defaults to ``'minmax'``.
+            ``'percentile'`` or ``'omse'`` (per channel). Defaults to
+            ``'omse'``.
         act_observer (str): Observer of activations, same choices.
-            Defaults to ``'minmax'``.
+            Defaults to ``'percentile'``.
         point_observers (dict[str, str]): Observer per quant point (a key
             of :data:`QUANT_POINTS`), overriding the two above, e.g.
             ``{'softmax': 'percentile'}``. Defaults to ``{}``.
@@ -81,8 +94,29 @@ class QuantRecipe:
             convolution. Defaults to True.
         quantize_head (bool): Quantize the classification head.
             Defaults to False (the head stays float).
-        softmax_quantizer (str): ``'uniform'`` or ``'log2'`` (power-of-two
-            levels) for attention probabilities. Defaults to ``'uniform'``.
+        softmax_quantizer (str): Quantizer of the attention
+            probabilities: ``'uniform'``, ``'log2'`` (power-of-two levels,
+            FQ-ViT), ``'log_sqrt2'`` (RepQ-ViT) or ``'twin_uniform'``
+            (PTQ4ViT). Defaults to ``'log_sqrt2'``.
+        point_quantizers (dict[str, str]): Quantizer type per activation
+            quant point (see :mod:`clamp_mm.quant.quantizer_types`), e.g.
+            ``{'post_gelu': 'twin_uniform', 'block_output': 'ptf'}``;
+            a ``'softmax'`` entry wins over ``softmax_quantizer``; points
+            not named are uniform. Defaults to
+            ``{'block_output': 'ptf', 'post_gelu': 'twin_uniform'}``.
+        reparameterize_layernorm (bool): Calibrate the inputs of the
+            Linears fed by a LayerNorm per channel, then fold the factors
+            into the LayerNorm and the Linear (RepQ-ViT), so they are per
+            tensor at inference. Defaults to True.
+        protocol (str): Which quant points exist: ``'full'`` (all) or
+            ``'linear'`` (Linear/Conv inputs and attention matmul
+            operands; block outputs and scores float), see
+            :mod:`clamp_mm.quant.protocols`. The ``quantize_*`` flags
+            switch points off on top of it. Defaults to ``'full'``.
+        preset (str): Name of a preset in :mod:`clamp_mm.quant.presets`
+            whose values fill the fields left at their class defaults
+            (:meth:`from_dict` applies it before the given fields, so any
+            field given there wins). Defaults to ``''`` (none).
         scope (str): ``'backbone'``: only the backbone (plus the head when
             ``quantize_head``), the protocol for detectors and segmentors;
             ``'model'``: every Linear/Conv2d in the model (necks, heads).
@@ -100,8 +134,8 @@ class QuantRecipe:
     act_bits: int = 8
     weight_symmetric: bool = False
     weight_per_channel: bool = True
-    weight_observer: str = 'minmax'
-    act_observer: str = 'minmax'
+    weight_observer: str = 'omse'
+    act_observer: str = 'percentile'
     point_observers: Dict[str, str] = field(default_factory=dict)
     observer_kwargs: Dict[str, dict] = field(default_factory=dict)
     quantize_attention: bool = True
@@ -109,11 +143,22 @@ class QuantRecipe:
     quantize_block_output: bool = True
     quantize_patch_embed: bool = True
     quantize_head: bool = False
-    softmax_quantizer: str = 'uniform'
+    softmax_quantizer: str = 'log_sqrt2'
     scope: str = 'backbone'
     overrides: Dict[str, dict] = field(default_factory=dict)
+    point_quantizers: Dict[str, str] = field(
+        default_factory=lambda: dict(DEFAULT_POINT_QUANTIZERS))
+    reparameterize_layernorm: bool = True
+    protocol: str = 'full'
+    preset: str = ''
 
     def __post_init__(self) -> None:
+        if self.preset:
+            _check_choice('preset', self.preset, PRESETS)
+            defaults = type(self)()
+            for name, value in PRESETS[self.preset].items():
+                if getattr(self, name) == getattr(defaults, name):
+                    setattr(self, name, copy.deepcopy(value))
         _check_bits('weight_bits', self.weight_bits)
         _check_bits('act_bits', self.act_bits)
         _check_choice('weight_observer', self.weight_observer, OBSERVER_NAMES)
@@ -135,12 +180,22 @@ class QuantRecipe:
                 raise ValueError(f'observer_kwargs[{name!r}]={kwargs} is not '
                                  f'valid for that observer: {error}') from None
         _check_choice('softmax_quantizer', self.softmax_quantizer,
-                      QUANTIZER_KINDS)
+                      SOFTMAX_QUANTIZERS)
+        self.point_quantizers = dict(self.point_quantizers)
+        for point, type_name in self.point_quantizers.items():
+            _check_choice('point_quantizers key', point, QUANT_POINTS)
+            allowed = [
+                name for name, points in QUANTIZER_TYPE_POINTS.items()
+                if point in points
+            ]
+            _check_choice(f'point_quantizers[{point!r}]', type_name,
+                          allowed)
+        _check_choice('protocol', self.protocol, PROTOCOLS)
         _check_choice('scope', self.scope, SCOPES)
         for flag in ('weight_symmetric', 'weight_per_channel',
                      'quantize_attention', 'quantize_post_gelu',
                      'quantize_block_output', 'quantize_patch_embed',
-                     'quantize_head'):
+                     'quantize_head', 'reparameterize_layernorm'):
             if not isinstance(getattr(self, flag), bool):
                 raise ValueError(f'{flag} must be a bool, got '
                                  f'{getattr(self, flag)!r}')
@@ -161,6 +216,8 @@ class QuantRecipe:
     def point_enabled(self, point: str) -> bool:
         """Whether quant point ``point`` is on in this recipe."""
         _check_choice('point', point, QUANT_POINTS)
+        if point not in PROTOCOLS[self.protocol]:
+            return False
         if point in ATTENTION_POINTS:
             return self.quantize_attention
         if point == 'post_gelu':
@@ -178,6 +235,13 @@ class QuantRecipe:
         return dict(type=OBSERVER_NAMES[name],
                     **self.observer_kwargs.get(name, {}))
 
+    def quantizer_type(self, point: str) -> str:
+        """Quantizer type name (``'uniform'``, ``'ptf'`` ...) of an
+        activation quant point."""
+        _check_choice('point', point, QUANT_POINTS)
+        default = self.softmax_quantizer if point == 'softmax' else 'uniform'
+        return self.point_quantizers.get(point, default)
+
     # ---- dict round trip -----------------------------------------------------
     @classmethod
     def from_dict(cls, cfg: Mapping) -> 'QuantRecipe':
@@ -193,7 +257,14 @@ class QuantRecipe:
         if unknown:
             raise ValueError(f'unknown QuantRecipe field(s) {unknown}; '
                              f'expected some of {sorted(known)}')
-        return cls(**{key: _plain(value) for key, value in cfg.items()})
+        values = {key: _plain(value) for key, value in cfg.items()}
+        preset = values.pop('preset', '') or ''
+        if not preset:
+            return cls(**values)
+        _check_choice('preset', preset, PRESETS)
+        recipe = cls(**{**copy.deepcopy(PRESETS[preset]), **values})
+        recipe.preset = preset
+        return recipe
 
     def to_dict(self) -> dict:
         """Plain-dict form, loadable by :meth:`from_dict`."""

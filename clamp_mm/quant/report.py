@@ -15,8 +15,12 @@ FLOAT_BITS = 32
 def quant_summary(model: nn.Module) -> str:
     """A printable table of every quantizer in ``model``.
 
-    Columns: quantizer name, quant point, bits, kind (uniform/log2),
-    granularity, observer, mode, and whether it holds a calibrated range.
+    Columns: quantizer name, quant point, bits, kind (uniform, log2,
+    log_sqrt2, twin_uniform), granularity, observer, mode, whether it holds
+    a calibrated range, and ``kernel``: what an integer back end runs
+    (``uniform-per-tensor`` / ``uniform-per-channel``: integer kernels;
+    ``log2``, ``log-sqrt2``, ``twin-uniform``: not integer-mappable, marked
+    ``*``). The last line counts the integer-mappable quantizers.
 
     Args:
         model (nn.Module): A swapped model.
@@ -25,15 +29,22 @@ def quant_summary(model: nn.Module) -> str:
         str: The table, one quantizer per line, and a count per bit-width.
     """
     rows = [('quantizer', 'point', 'bits', 'kind', 'granularity', 'observer',
-             'mode', 'calibrated')]
+             'mode', 'calibrated', 'kernel')]
     bit_counts = {}
+    mappable = 0
     for name, quantizer in iter_quantizers(model):
         granularity = ('tensor' if quantizer.channel_axis is None else
                        f'channel({quantizer.scale.numel()})')
+        factors = getattr(quantizer, 'factor_exponent', None)
+        if factors is not None:
+            granularity = f'tensor*2^k({factors.numel()})'
         rows.append(
             (name, quantizer.point, str(quantizer.bits), quantizer.kind,
              granularity, type(quantizer.observer).__name__, quantizer.mode,
-             'yes' if quantizer.is_calibrated else 'no'))
+             'yes' if quantizer.is_calibrated else 'no',
+             quantizer.kernel_kind +
+             ('' if quantizer.integer_mappable else ' *')))
+        mappable += quantizer.integer_mappable
         key = f'{"W" if quantizer.point == "weight" else "A"}{quantizer.bits}'
         bit_counts[key] = bit_counts.get(key, 0) + 1
     widths = [
@@ -47,6 +58,8 @@ def quant_summary(model: nn.Module) -> str:
     lines.append(f'{len(rows) - 1} quantizers: ' +
                  ', '.join(f'{key} x{count}'
                            for key, count in sorted(bit_counts.items())))
+    lines.append(f'{mappable} of {len(rows) - 1} map to integer kernels '
+                 '(uniform, per tensor or per channel); * marks the others')
     return '\n'.join(lines)
 
 

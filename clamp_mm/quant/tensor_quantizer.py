@@ -6,14 +6,18 @@ from torch import nn
 
 from .observers import BaseObserver, build_observer
 from .primitives import (calculate_qparams, fake_quantize, integer_range,
-                         log2_fake_quantize)
+                         log_fake_quantize)
 
 #: The modes of a quantizer.
 #: ``'off'``: identity. ``'calibrate'``: identity, and the observer records
 #: the input. ``'quantize'``: fake quantization with the stored parameters.
 QUANT_MODES = ('off', 'calibrate', 'quantize')
-#: The quantizer kinds: uniform steps, or powers of two (for softmax).
-QUANTIZER_KINDS = ('uniform', 'log2')
+#: The quantizer kinds: uniform steps, or logarithmic levels for softmax:
+#: powers of two (``'log2'``, FQ-ViT) or of sqrt(2) (``'log_sqrt2'``,
+#: RepQ-ViT).
+QUANTIZER_KINDS = ('uniform', 'log2', 'log_sqrt2')
+#: Exponent step (in octaves) between the levels of each logarithmic kind.
+LOG_KIND_STEPS = {'log2': 1.0, 'log_sqrt2': 0.5}
 
 
 class TensorQuantizer(nn.Module):
@@ -52,8 +56,9 @@ class TensorQuantizer(nn.Module):
         num_channels (int, optional): Number of channels; required when
             ``channel_axis`` is given (it fixes the buffer shapes, so
             checkpoints load). Defaults to None.
-        kind (str): ``'uniform'`` or ``'log2'`` (power-of-two levels for
-            non-negative inputs such as softmax). Defaults to ``'uniform'``.
+        kind (str): ``'uniform'``, ``'log2'`` or ``'log_sqrt2'``
+            (logarithmic levels for non-negative inputs such as softmax).
+            Defaults to ``'uniform'``.
         observer (dict | BaseObserver, optional): Observer config for
             ``OBSERVERS`` or an instance; its ``channel_axis`` is set to
             this quantizer's. Defaults to
@@ -78,8 +83,8 @@ class TensorQuantizer(nn.Module):
             raise ValueError(
                 'channel_axis and num_channels must be given together, got '
                 f'channel_axis={channel_axis}, num_channels={num_channels}')
-        if kind == 'log2' and channel_axis is not None:
-            raise ValueError('a log2 quantizer is per tensor; got '
+        if kind in LOG_KIND_STEPS and channel_axis is not None:
+            raise ValueError(f'a {kind} quantizer is per tensor; got '
                              f'channel_axis={channel_axis}')
         self._check_bits(bits)
         self.bits = bits
@@ -135,6 +140,25 @@ class TensorQuantizer(nn.Module):
             and torch.isfinite(self.max_val).all())
 
     @property
+    def kernel_kind(self) -> str:
+        """What an integer back end would have to run for this quantizer.
+
+        ``'uniform-per-tensor'`` or ``'uniform-per-channel'`` (integer
+        kernels exist), else the level grid's name (``'log2'``,
+        ``'log-sqrt2'``, ``'twin-uniform'``), which needs a custom kernel.
+        """
+        if self.kind == 'uniform':
+            return ('uniform-per-tensor'
+                    if self.channel_axis is None else 'uniform-per-channel')
+        return self.kind.replace('_', '-')
+
+    @property
+    def integer_mappable(self) -> bool:
+        """Whether standard integer (uniform) kernels can run this
+        quantizer; False for log2, log-sqrt(2) and twin-uniform levels."""
+        return self.kernel_kind.startswith('uniform')
+
+    @property
     def integer_range(self) -> Tuple[int, int]:
         """``(qmin, qmax)`` of the integer codes."""
         return integer_range(self.bits, self.symmetric)
@@ -164,12 +188,12 @@ class TensorQuantizer(nn.Module):
     def update_qparams_from_range(self) -> None:
         """Recompute ``scale``/``zero_point`` from the stored range.
 
-        For ``kind='log2'`` the scale is the largest level (``max_val``) and
-        the zero point is 0.
+        For the logarithmic kinds the scale is the largest level
+        (``max_val``) and the zero point is 0.
         """
         if not self.is_calibrated:
             raise RuntimeError(f'{self._describe()} has no stored range')
-        if self.kind == 'log2':
+        if self.kind in LOG_KIND_STEPS:
             self.scale.copy_(torch.clamp(self.max_val, min=1e-8))
             self.zero_point.zero_()
             return
@@ -205,8 +229,15 @@ class TensorQuantizer(nn.Module):
                 f'{self._describe()} is in quantize mode but was never '
                 'calibrated: run forward passes in calibrate mode first '
                 '(it saw no data), or turn it off')
-        if self.kind == 'log2':
-            return log2_fake_quantize(x, self.scale, self.bits)
+        return self.fake_quantize(x)
+
+    def fake_quantize(self, x: torch.Tensor) -> torch.Tensor:
+        """Quantize-dequantize ``x`` with the stored parameters (what
+        ``'quantize'`` mode does once calibrated); subclasses with other
+        level grids override it."""
+        if self.kind in LOG_KIND_STEPS:
+            return log_fake_quantize(x, self.scale, self.bits,
+                                     LOG_KIND_STEPS[self.kind])
         return fake_quantize(x, self.scale, self.zero_point, self.bits,
                              self.symmetric, self.channel_axis)
 

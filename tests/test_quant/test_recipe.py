@@ -6,9 +6,18 @@ from clamp_mm.quant import QuantRecipe
 def test_defaults_follow_method():
     recipe = QuantRecipe()
     assert recipe.weight_per_channel and not recipe.weight_symmetric
-    assert recipe.observer_cfg('weight')['type'] == 'clamp_mm.MinMaxObserver'
-    assert recipe.softmax_quantizer == 'uniform'
     assert recipe.scope == 'backbone' and not recipe.quantize_head
+    # The method's min-max recipe is a preset; the default is the measured
+    # clamp_full preset (issue 13).
+    minmax = QuantRecipe(preset='minmax')
+    assert minmax.observer_cfg('weight')['type'] == 'clamp_mm.MinMaxObserver'
+    assert minmax.observer_cfg('q')['type'] == 'clamp_mm.MinMaxObserver'
+    assert minmax.softmax_quantizer == 'uniform'
+    assert not minmax.reparameterize_layernorm
+    assert not minmax.point_quantizers and minmax.protocol == 'full'
+    clamp_full = QuantRecipe.from_dict(dict(preset='clamp_full'))
+    clamp_full.preset = ''
+    assert clamp_full == recipe
 
 
 @pytest.mark.parametrize('field,value', [('weight_bits', 0),
@@ -42,7 +51,7 @@ def test_point_observer_and_kwargs():
                          observer_kwargs={'percentile': dict(percentile=99)})
     assert recipe.observer_cfg('softmax') == dict(
         type='clamp_mm.PercentileObserver', percentile=99)
-    assert recipe.observer_cfg('q')['type'] == 'clamp_mm.MinMaxObserver'
+    assert recipe.observer_cfg('q')['type'] == 'clamp_mm.PercentileObserver'
 
 
 def test_dict_round_trip_and_unknown_keys():

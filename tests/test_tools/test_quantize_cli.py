@@ -98,6 +98,26 @@ BAD_INPUTS = {
         t['config'], t['checkpoint'], '--cfg-options',
         'test_cfg.recipe.act_bits=12'
     ], 'act_bits must be an int in 2..8, got 12'),
+    'unknown preset': (lambda t, p: [
+        t['config'], t['checkpoint'], '--cfg-options',
+        'test_cfg.recipe.preset=best'
+    ], "preset must be one of ['clamp_full', 'clamp_linear', 'fq_vit'"),
+    'unknown protocol': (lambda t, p: [
+        t['config'], t['checkpoint'], '--cfg-options',
+        'test_cfg.recipe.protocol=half'
+    ], "protocol must be one of ['full', 'linear'], got 'half"),
+    'quantizer type at a point it does not fit': (lambda t, p: [
+        t['config'], t['checkpoint'], '--cfg-options',
+        'test_cfg.recipe.point_quantizers.q=log2'
+    ], "point_quantizers['q'] must be one of ['uniform'], got 'log2"),
+    'unknown quant point': (lambda t, p: [
+        t['config'], t['checkpoint'], '--cfg-options',
+        'test_cfg.recipe.point_quantizers.gelu=twin_uniform'
+    ], "point_quantizers key must be one of"),
+    'unknown observer': (lambda t, p: [
+        t['config'], t['checkpoint'], '--cfg-options',
+        'test_cfg.recipe.act_observer=kl'
+    ], "act_observer must be one of ['minmax', 'omse', 'percentile']"),
     'unknown clamp_mm type': (lambda t, p: [
         t['config'], t['checkpoint'], '--cfg-options',
         'test_cfg.generator.type=clamp_mm.NoSuchGenerator'
