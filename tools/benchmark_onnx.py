@@ -37,8 +37,10 @@ TIMM_MODELS = {
     'swin_t': 'swin_tiny_patch4_window7_224',
 }
 RECIPES = {
-    'W8/A8': dict(weight_bits=8, act_bits=8, weight_symmetric=True),
-    'W4/A8': dict(weight_bits=4, act_bits=8, weight_symmetric=True),
+    'W8/A8': dict(preset='minmax', weight_bits=8, act_bits=8,
+                  weight_symmetric=True),
+    'W4/A8': dict(preset='minmax', weight_bits=4, act_bits=8,
+                  weight_symmetric=True),
 }
 ANCHOR = 'ORT quantize_static W8/A8'
 DEFAULT_SESSION = 'W8/A8, default session (MatMulAddFusion on)'

@@ -6,6 +6,8 @@ import torch
 
 from clamp_mm.models.base import ModelAdapter
 from clamp_mm.registry import GENERATORS
+from .base_generator import ModelLike
+from .budget import DEFAULT_REFRESH_ITERATIONS
 from .losses import (output_disagreement, patch_similarity_entropy,
                      random_label_cross_entropy)
 from .optimising_generator import LossInputs, OptimisingGenerator
@@ -83,9 +85,13 @@ class PSAQv1Generator(OptimisingGenerator):
         self.pair_sampler.reseed(self.seed)
         return super().generate(*args, **kwargs)
 
-    def refresh(self, *args, **kwargs) -> torch.Tensor:
+    def refresh(self,
+                images: torch.Tensor,
+                model: ModelLike,
+                quantized_model: Optional[ModelLike] = None,
+                iterations: int = DEFAULT_REFRESH_ITERATIONS) -> torch.Tensor:
         self.pair_sampler.reseed(self.seed + 1)
-        return super().refresh(*args, **kwargs)
+        return super().refresh(images, model, quantized_model, iterations)
 
     def jitter_of_round(self, round_index: int) -> int:
         if not self.round_jitters:
