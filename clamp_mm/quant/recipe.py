@@ -38,7 +38,7 @@ SCOPES = ('backbone', 'model')
 #: Keys allowed in a per-layer override.
 OVERRIDE_KEYS = ('weight_bits', 'act_bits')
 MIN_BITS, MAX_BITS = 2, 8
-#: Quantizer types of the default recipe (preset ``'clamp_full'``).
+#: Quantizer types of the default recipe (preset ``'clamp_data_free'``).
 DEFAULT_POINT_QUANTIZERS = {'block_output': 'ptf', 'post_gelu': 'twin_uniform'}
 #: Quantizer types allowed for the softmax probabilities.
 SOFTMAX_QUANTIZERS = tuple(name for name, points in
@@ -62,9 +62,11 @@ def _check_choice(field_name: str, value: Any, allowed) -> None:
 class QuantRecipe:
     """What to quantize and how.
 
-    The defaults are the preset ``'clamp_full'``, chosen by measurement on
-    a validation split (docs/quantizer_ablation.md); the project's first
-    recipe (min-max everywhere, uniform softmax) is ``preset='minmax'``.
+    The defaults are the preset ``'clamp_data_free'``, chosen by measurement
+    on a validation split with CLAMP images (docs/quantizer_ablation.md);
+    calibrated on real images, ``preset='clamp_full'`` (percentile
+    activation clipping) can be better at 4-bit activations. The project's
+    first recipe (min-max everywhere, uniform softmax) is ``preset='minmax'``.
 
     Args:
         weight_bits (int): Weight bit-width, 2..8. Defaults to 4.
@@ -77,7 +79,7 @@ class QuantRecipe:
             ``'percentile'`` or ``'omse'`` (per channel). Defaults to
             ``'omse'``.
         act_observer (str): Observer of activations, same choices.
-            Defaults to ``'percentile'``.
+            Defaults to ``'minmax'``.
         point_observers (dict[str, str]): Observer per quant point (a key
             of :data:`QUANT_POINTS`), overriding the two above, e.g.
             ``{'softmax': 'percentile'}``. Defaults to ``{}``.
@@ -135,7 +137,7 @@ class QuantRecipe:
     weight_symmetric: bool = False
     weight_per_channel: bool = True
     weight_observer: str = 'omse'
-    act_observer: str = 'percentile'
+    act_observer: str = 'minmax'
     point_observers: Dict[str, str] = field(default_factory=dict)
     observer_kwargs: Dict[str, dict] = field(default_factory=dict)
     quantize_attention: bool = True

@@ -8,16 +8,20 @@ def test_defaults_follow_method():
     assert recipe.weight_per_channel and not recipe.weight_symmetric
     assert recipe.scope == 'backbone' and not recipe.quantize_head
     # The method's min-max recipe is a preset; the default is the measured
-    # clamp_full preset (issue 13).
+    # clamp_data_free preset (issue 13; min-max activations, chosen on CLAMP
+    # images).
     minmax = QuantRecipe(preset='minmax')
     assert minmax.observer_cfg('weight')['type'] == 'clamp_mm.MinMaxObserver'
     assert minmax.observer_cfg('q')['type'] == 'clamp_mm.MinMaxObserver'
     assert minmax.softmax_quantizer == 'uniform'
     assert not minmax.reparameterize_layernorm
     assert not minmax.point_quantizers and minmax.protocol == 'full'
-    clamp_full = QuantRecipe.from_dict(dict(preset='clamp_full'))
-    clamp_full.preset = ''
-    assert clamp_full == recipe
+    data_free = QuantRecipe.from_dict(dict(preset='clamp_data_free'))
+    data_free.preset = ''
+    assert data_free == recipe
+    clamp_full = QuantRecipe(preset='clamp_full')
+    assert clamp_full.act_observer == 'percentile'
+    assert recipe.act_observer == 'minmax' and recipe.weight_observer == 'omse'
 
 
 @pytest.mark.parametrize('field,value', [('weight_bits', 0),
@@ -51,7 +55,8 @@ def test_point_observer_and_kwargs():
                          observer_kwargs={'percentile': dict(percentile=99)})
     assert recipe.observer_cfg('softmax') == dict(
         type='clamp_mm.PercentileObserver', percentile=99)
-    assert recipe.observer_cfg('q')['type'] == 'clamp_mm.PercentileObserver'
+    # Other points keep the recipe's activation observer.
+    assert recipe.observer_cfg('q')['type'] == 'clamp_mm.MinMaxObserver'
 
 
 def test_dict_round_trip_and_unknown_keys():

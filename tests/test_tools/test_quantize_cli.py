@@ -101,7 +101,8 @@ BAD_INPUTS = {
     'unknown preset': (lambda t, p: [
         t['config'], t['checkpoint'], '--cfg-options',
         'test_cfg.recipe.preset=best'
-    ], "preset must be one of ['clamp_full', 'clamp_linear', 'fq_vit'"),
+    ], "preset must be one of ['clamp_data_free', 'clamp_data_free_linear', "
+       "'clamp_full', 'clamp_linear', 'fq_vit'"),
     'unknown protocol': (lambda t, p: [
         t['config'], t['checkpoint'], '--cfg-options',
         'test_cfg.recipe.protocol=half'
