@@ -81,3 +81,19 @@ def test_sequence_builds_its_steps():
     with pytest.raises(ValueError, match='non-empty list'):
         CALIBRATORS.build(dict(type='clamp_mm.SequentialCalibrator',
                                steps=[]))
+
+
+def test_project_config_selects_the_calibrator():
+    import os.path as osp
+
+    from mmengine.config import Config
+
+    from clamp_mm.pipeline import QuantLoopConfig, build_calibrator
+    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    cfg = Config.fromfile(osp.join(root, 'configs', 'fmnist_quant',
+                                   'vit_fmnist_recon_w4a4.py'))
+    loop = QuantLoopConfig.from_dict(cfg.test_cfg)
+    calibrator = build_calibrator(loop.calibrator, '/tmp/unused_work_dir')
+    assert isinstance(calibrator, BlockReconstructionCalibrator)
+    assert calibrator.config.work_dir == '/tmp/unused_work_dir/search'
+    assert loop.recipe.act_bits == 4
