@@ -190,13 +190,13 @@ class BlockOptimiser:
             optimiser.step()
             if (step + 1) % config.log_interval == 0 or \
                     step + 1 == config.iterations:
-                curve.append([step + 1, float(rec), float(reg)])
+                curve.append([step + 1, float(rec.detach()), float(reg.detach())])
                 self.log(f'step {step + 1}/{config.iterations}: '
-                         f'reconstruction {float(rec):.6f} rounding '
-                         f'regulariser {float(reg):.4f}' +
+                         f'reconstruction {float(rec.detach()):.6f} rounding '
+                         f'regulariser {float(reg.detach()):.4f}' +
                          ('' if beta is None else f' (beta {beta:.2f})'))
             if bar is not None:
                 bar.update()
         if bar is not None:
             sys.stdout.write('\n')
-        return float(rec)
+        return float(rec.detach())
