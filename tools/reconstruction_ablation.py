@@ -54,6 +54,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         'JSON dict, e.g. \'{"iterations": 500}\'')
     parser.add_argument('--cache-dir', default='work_dirs/recon_images',
                         help='where the calibration images are cached')
+    parser.add_argument('--work-dir', default=None,
+                        help='give each cell a work dir (state, losses, '
+                        'loss plot) under this folder')
     parser.add_argument('--out', required=True, help='JSON-lines file')
     args = parser.parse_args(argv)
     try:
@@ -131,7 +134,12 @@ def main(argv=None) -> None:
             observers = task.evaluate(model, quantized_adapter)['top1']
             start = time.perf_counter()
             cpu_start = time.process_time()
-            result = BlockReconstructionCalibrator(**fields).calibrate(
+            cell_fields = dict(fields)
+            if args.work_dir is not None:
+                cell_fields.update(plots=True, resume=False, work_dir=osp.join(
+                    args.work_dir, f'{spec.key}_{source}_'
+                    f'{setting.replace("/", "")}'))
+            result = BlockReconstructionCalibrator(**cell_fields).calibrate(
                 model, images)
             seconds = time.perf_counter() - start
             cpu_seconds = time.process_time() - cpu_start
