@@ -28,9 +28,11 @@ ADAPTERS = Registry('model adapter', scope='clamp_mm',
 #: Calibration-data generators (Gaussian, PSAQ-ViT v1/v2, CLAMP, real data).
 GENERATORS = Registry('generator', scope='clamp_mm',
                       locations=['clamp_mm.synth'])
-#: Calibrators of quantization parameters (the evolutionary search).
+#: Calibrators of quantization parameters (the evolutionary search, the
+#: block reconstruction, a sequence of them).
 CALIBRATORS = Registry('calibrator', scope='clamp_mm',
-                       locations=['clamp_mm.search'])
+                       locations=['clamp_mm.search',
+                                  'clamp_mm.reconstruction'])
 #: Datasets: synthetic calibration sets and the project's real-data sets.
 DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, scope='clamp_mm',
                     locations=['clamp_mm.datasets', 'clamp_mm.synth'])

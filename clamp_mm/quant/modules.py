@@ -43,9 +43,11 @@ def _quantize_weight(module: nn.Module) -> torch.Tensor:
         return quantizer(module.weight)
     # Inference: reuse the fake-quantized weight until the weight, the scale,
     # the zero point or the bit-width change (in-place edits bump versions).
+    offset = getattr(quantizer, 'rounding_offset', None)
     key = (module.weight._version, quantizer.scale._version,
            quantizer.zero_point._version, quantizer.bits,
-           module.weight.data_ptr(), quantizer.scale.data_ptr())
+           module.weight.data_ptr(), quantizer.scale.data_ptr(),
+           None if offset is None else (offset.data_ptr(), offset._version))
     cached = module.__dict__.get('_quantized_weight_cache')
     if cached is None or cached[0] != key:
         cached = (key, quantizer(module.weight).detach())

@@ -152,6 +152,53 @@ def fake_quantize(x: torch.Tensor,
                                     channel_axis)
 
 
+def nearest_codes(x: torch.Tensor, scale: torch.Tensor,
+                  zero_point: torch.Tensor,
+                  channel_axis: Optional[int] = None) -> torch.Tensor:
+    """Nearest integer codes ``round(x / scale) + zero_point``, unclipped
+    (what :func:`fake_quantize_with_offset` starts from)."""
+    scale = broadcast_to_axis(scale, x, channel_axis).to(x.dtype)
+    zero_point = broadcast_to_axis(zero_point, x, channel_axis).to(x.dtype)
+    return torch.round(x / scale) + zero_point
+
+
+def fake_quantize_with_offset(x: torch.Tensor,
+                              scale: torch.Tensor,
+                              zero_point: torch.Tensor,
+                              offset: torch.Tensor,
+                              bits: int,
+                              symmetric: bool,
+                              channel_axis: Optional[int] = None
+                              ) -> torch.Tensor:
+    """Uniform quantize-dequantize with a learned rounding.
+
+    ``q = clamp(round(x / scale) + offset + zero_point, qmin, qmax)``:
+    ``offset`` (integers, the shape of ``x``) moves single values to
+    another code than the nearest one (AdaRound). The gradient with respect
+    to ``x`` is straight-through inside the range.
+
+    Args:
+        x (Tensor): Input (a weight).
+        scale (Tensor): Step, scalar or shape (C,).
+        zero_point (Tensor): Zero point, same shape as ``scale``.
+        offset (Tensor): Integer offsets, shape of ``x``.
+        bits (int): Bit-width.
+        symmetric (bool): Signed codes when True.
+        channel_axis (int, optional): Axis of the channels of a per-channel
+            ``scale``. Defaults to None.
+
+    Returns:
+        Tensor: Fake-quantized ``x``.
+    """
+    qmin, qmax = integer_range(bits, symmetric)
+    codes = nearest_codes(x.detach(), scale, zero_point, channel_axis)
+    codes = torch.clamp(codes + offset.to(x.dtype), qmin, qmax)
+    scale = broadcast_to_axis(scale, x, channel_axis).to(x.dtype)
+    zero_point = broadcast_to_axis(zero_point, x, channel_axis).to(x.dtype)
+    dequantized = (codes - zero_point) * scale
+    return x + (dequantized - x).detach()
+
+
 def _fake_quantize_reference(x: torch.Tensor, scale: torch.Tensor,
                              zero_point: torch.Tensor, qmin: int, qmax: int,
                              channel_axis: Optional[int]) -> torch.Tensor:

@@ -6,7 +6,8 @@ from torch import nn
 
 from .observers import BaseObserver, build_observer
 from .primitives import (broadcast_to_axis, calculate_qparams, fake_quantize,
-                         integer_range, log_fake_quantize)
+                         fake_quantize_with_offset, integer_range,
+                         log_fake_quantize, nearest_codes)
 
 #: The modes of a quantizer.
 #: ``'off'``: identity. ``'calibrate'``: identity, and the observer records
@@ -41,6 +42,13 @@ class TensorQuantizer(nn.Module):
     naming it, rather than silently passing floats through. A constant
     tensor is handled: the range is widened to include zero and the scale is
     never zero.
+
+    Learned rounding: a uniform quantizer may hold ``rounding_offset``, an
+    integer tensor of the quantized tensor's shape added to the nearest
+    integer code before clipping (AdaRound-style rounding chosen by a block
+    reconstruction, :meth:`set_rounding_offset`). It is None by default and
+    then absent from the state dict; a state dict that has it installs it
+    on load. Changing the bit-width drops it.
 
     Gradients: rounding uses the straight-through estimator, so the output
     has a gradient with respect to the input (zero where clipped) and, if
@@ -108,6 +116,7 @@ class TensorQuantizer(nn.Module):
         self.register_buffer('zero_point', torch.zeros(shape))
         self.register_buffer('min_val', torch.full(shape, float('inf')))
         self.register_buffer('max_val', torch.full(shape, float('-inf')))
+        self.register_buffer('rounding_offset', None)
         self._mode = 'off'
         #: Export mode, switched by :func:`clamp_mm.quant.export_mode`: the
         #: calibration check was made once before tracing (forward has no
@@ -218,9 +227,48 @@ class TensorQuantizer(nn.Module):
             bits (int): New bit-width, 2..8.
         """
         self._check_bits(bits)
+        if bits != self.bits:
+            # Codes of another bit-width: the learned rounding is void.
+            self.rounding_offset = None
         self.bits = bits
         if self.is_calibrated:
             self.update_qparams_from_range()
+
+    def set_rounding_offset(self, offset: Optional[torch.Tensor]) -> None:
+        """Store a learned rounding: integer codes ``nearest + offset``.
+
+        Args:
+            offset (Tensor, optional): Integer-valued offsets of the shape
+                of the quantized tensor (a weight), or None to go back to
+                nearest rounding.
+
+        Raises:
+            ValueError: When the quantizer is not uniform.
+        """
+        if offset is None:
+            self.rounding_offset = None
+            return
+        if self.kind != 'uniform':
+            raise ValueError(f'{self._describe()}: a learned rounding needs '
+                             f'a uniform quantizer, not {self.kind!r}')
+        self.rounding_offset = offset.detach().to(torch.int8).clone()
+
+    def offset_for_codes(self, x: torch.Tensor,
+                         codes: torch.Tensor) -> torch.Tensor:
+        """The rounding offset that makes ``x`` quantize to ``codes``.
+
+        Args:
+            x (Tensor): The tensor (a weight).
+            codes (Tensor): Wanted integer codes (zero point included),
+                inside the integer range.
+
+        Returns:
+            Tensor: ``codes - (nearest code of x)``, as the forward pass
+            computes the nearest code with the current scale.
+        """
+        nearest = nearest_codes(x, self.scale, self.zero_point,
+                                self.channel_axis)
+        return codes - nearest
 
     # ---- forward -------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -245,6 +293,11 @@ class TensorQuantizer(nn.Module):
                                      LOG_KIND_STEPS[self.kind])
         if self.exporting:
             return self.container_fake_quantize(x)
+        if self.rounding_offset is not None:
+            return fake_quantize_with_offset(x, self.scale, self.zero_point,
+                                             self.rounding_offset, self.bits,
+                                             self.symmetric,
+                                             self.channel_axis)
         return fake_quantize(x, self.scale, self.zero_point, self.bits,
                              self.symmetric, self.channel_axis)
 
@@ -296,6 +349,11 @@ class TensorQuantizer(nn.Module):
         own_keys = [prefix + name for name in self._buffers]
         if not any(key in state_dict for key in own_keys):
             return
+        offset = state_dict.get(prefix + 'rounding_offset')
+        if offset is not None and self.rounding_offset is None:
+            # Installed by a reconstruction before the save: make room.
+            self.rounding_offset = torch.zeros_like(offset,
+                                                    device=self.scale.device)
         super()._load_from_state_dict(state_dict, prefix, local_metadata,
                                       strict, missing_keys, unexpected_keys,
                                       error_msgs)

@@ -1,0 +1,169 @@
+"""Observers only vs + block reconstruction, per calibration source and
+setting, on a Fashion-MNIST classifier; the table of
+docs/block_reconstruction.md.
+
+Every cell starts from a fresh copy of the float model: observers
+calibrated on the source's 32 images with the default quantizer
+(``QuantRecipe`` at the setting's bits), top-1 on the evaluation split, then
+:class:`clamp_mm.BlockReconstructionCalibrator` on the same images (timed)
+and top-1 again. Results are appended as JSON lines to ``--out``.
+
+Example::
+
+    python tools/reconstruction_ablation.py --model vit --sources real clamp \\
+        --settings W4/A4 --generator-iterations 100 --iterations 500 \\
+        --out work_dirs/recon/vit.jsonl
+"""
+import argparse
+import copy
+import json
+import os
+import os.path as osp
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+#: Calibration sources this tool knows.
+SOURCES = ('real', 'clamp', 'psaq_v1', 'gaussian')
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    from clamp_mm.benchmark import MODEL_SPECS
+    from clamp_mm.benchmark.methods import SETTINGS
+    classifiers = [k for k, s in MODEL_SPECS.items() if not s.is_dense]
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--model', default='vit', choices=classifiers)
+    parser.add_argument('--sources', nargs='+', default=['real', 'clamp'],
+                        choices=SOURCES)
+    parser.add_argument('--settings', nargs='+', default=['W4/A4'],
+                        choices=list(SETTINGS))
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--num-images', type=int, default=32)
+    parser.add_argument('--generator-iterations', type=int, default=None,
+                        help='stage-1 budget of the synthetic sources '
+                        '(default: the generators\' own, 500)')
+    parser.add_argument('--eval-split', default='val', choices=['val',
+                                                                'test'])
+    parser.add_argument('--num-eval', type=int, default=None,
+                        help='first images of the split (default all)')
+    parser.add_argument('--reconstruction', default='{}',
+                        help='BlockReconstructionCalibrator fields as a '
+                        'JSON dict, e.g. \'{"iterations": 500}\'')
+    parser.add_argument('--cache-dir', default='work_dirs/recon_images',
+                        help='where the calibration images are cached')
+    parser.add_argument('--work-dir', default=None,
+                        help='give each cell a work dir (state, losses, '
+                        'loss plot) under this folder')
+    parser.add_argument('--out', required=True, help='JSON-lines file')
+    args = parser.parse_args(argv)
+    try:
+        args.reconstruction = json.loads(args.reconstruction)
+        if not isinstance(args.reconstruction, dict):
+            raise ValueError('not a JSON object')
+    except ValueError as error:
+        parser.exit(2, f'reconstruction_ablation.py: --reconstruction '
+                    f'{args.reconstruction!r} is not a JSON dict ({error})\n')
+    return args
+
+
+def make_images(source, spec, adapter, task, args):
+    """The source's calibration images (cached per model, seed, budget)."""
+    from clamp_mm.benchmark.methods import BenchmarkConfig
+    from clamp_mm.pipeline import build_in_scope
+    from clamp_mm.registry import GENERATORS
+    budget = 'default' if args.generator_iterations is None else \
+        args.generator_iterations
+    path = osp.join(args.cache_dir, f'{spec.key}_{source}_seed{args.seed}_'
+                    f'n{args.num_images}_it{budget}_{args.eval_split}.pth')
+    if osp.isfile(path):
+        return torch.load(path, weights_only=True), 0.0
+    start = time.perf_counter()
+    if source == 'real':
+        images, _ = task.real_images(adapter, args.num_images, args.seed)
+    else:
+        config = BenchmarkConfig(num_images=args.num_images,
+                                 generator_iterations=args.generator_iterations,
+                                 grey_generation=True)
+        generator = build_in_scope(GENERATORS, config.generator_cfg(
+            source, args.seed, spec.grey_inputs))
+        images = generator.generate(adapter, args.num_images)
+    seconds = time.perf_counter() - start
+    os.makedirs(args.cache_dir, exist_ok=True)
+    torch.save(images.detach(), path)
+    return images.detach(), seconds
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    torch.set_num_threads(int(os.environ.get('CLAMP_NUM_THREADS', '1')))
+    from clamp_mm.benchmark import MODEL_SPECS
+    from clamp_mm.benchmark.methods import SETTINGS
+    from clamp_mm.benchmark.tasks import ClassificationTask, load_float_model
+    from clamp_mm.models import calibrate_observers, find_adapter
+    from clamp_mm.quant import QuantRecipe
+    from clamp_mm.reconstruction import BlockReconstructionCalibrator
+    try:
+        fields = dict(dict(progress_bar=False, plots=False, seed=args.seed),
+                      **args.reconstruction)
+        BlockReconstructionCalibrator(**fields)
+    except (TypeError, ValueError) as error:
+        print(f'reconstruction_ablation.py: --reconstruction: {error}',
+              file=sys.stderr)
+        sys.exit(2)
+    spec = MODEL_SPECS[args.model]
+    fp_model, _ = load_float_model(spec)
+    adapter = find_adapter(fp_model)
+    task = ClassificationTask(spec, adapter, args.num_eval,
+                              eval_split=args.eval_split)
+    fp_top1 = task.evaluate(fp_model, adapter)['top1']
+    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+    for source in args.sources:
+        images, generate_seconds = make_images(source, spec, adapter, task,
+                                               args)
+        for setting in args.settings:
+            weight_bits, act_bits = SETTINGS[setting]
+            torch.manual_seed(args.seed)
+            model = copy.deepcopy(fp_model)
+            calibrate_observers(model, QuantRecipe(weight_bits=weight_bits,
+                                                   act_bits=act_bits),
+                                images)
+            quantized_adapter = find_adapter(model)
+            observers = task.evaluate(model, quantized_adapter)['top1']
+            start = time.perf_counter()
+            cpu_start = time.process_time()
+            cell_fields = dict(fields)
+            if args.work_dir is not None:
+                cell_fields.update(plots=True, resume=False, work_dir=osp.join(
+                    args.work_dir, f'{spec.key}_{source}_'
+                    f'{setting.replace("/", "")}'))
+            result = BlockReconstructionCalibrator(**cell_fields).calibrate(
+                model, images)
+            seconds = time.perf_counter() - start
+            cpu_seconds = time.process_time() - cpu_start
+            reconstructed = task.evaluate(model, quantized_adapter)['top1']
+            record = dict(
+                model=spec.key, source=source, setting=setting,
+                seed=args.seed, split=args.eval_split,
+                num_eval=task.num_test, generator_iterations=(
+                    args.generator_iterations), fp=fp_top1,
+                observers=observers, reconstruction=reconstructed,
+                reconstruction_seconds=seconds,
+                reconstruction_cpu_seconds=cpu_seconds,
+                generate_seconds=generate_seconds,
+                threads=torch.get_num_threads(),
+                config=result and BlockReconstructionCalibrator(
+                    **fields).config.fingerprint(),
+                block_losses=result.block_losses)
+            with open(args.out, 'a') as file:
+                file.write(json.dumps(record) + '\n')
+            print(f'{spec.key} {source} {setting}: FP {fp_top1:.2f} '
+                  f'observers {observers:.2f} + reconstruction '
+                  f'{reconstructed:.2f} ({seconds:.0f} s wall, '
+                  f'{cpu_seconds:.0f} s CPU)', flush=True)
+
+
+if __name__ == '__main__':
+    main()
