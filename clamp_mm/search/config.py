@@ -144,15 +144,18 @@ class SearchConfig:
             self.children_per_cycle = self.population_size
         if self.refresh_every_cycles is None:
             self.refresh_every_cycles = max(1, self.cycles // 2)
-        for name in ('population_size', 'tournament_size', 'passes', 'cycles',
+        if not isinstance(self.population_size, int) or \
+                isinstance(self.population_size, bool) or \
+                self.population_size < 2:
+            raise ValueError(f'population_size must be an int >= 2, got '
+                             f'{self.population_size!r}')
+        for name in ('tournament_size', 'passes', 'cycles',
                      'children_per_cycle', 'refresh_every_cycles',
                      'kernel_size'):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
+            if not isinstance(value, int) or isinstance(value, bool) or \
+                    value < 1:
                 raise ValueError(f'{name} must be an int >= 1, got {value!r}')
-        if self.population_size < 2:
-            raise ValueError(f'population_size must be >= 2, got '
-                             f'{self.population_size}')
         if self.kernel_size % 2 == 0:
             raise ValueError(
                 f'kernel_size must be odd, got {self.kernel_size}')

@@ -21,6 +21,7 @@ from clamp_mm.fileio import tensor_sha256
 from clamp_mm.models.base import find_adapter
 from clamp_mm.quant.tensor_quantizer import (TensorQuantizer,
                                              iter_quantizers, set_quant_mode)
+from clamp_mm.synth.losses import output_disagreement
 from .block_cache import record_block_input
 from .checkpointing import (capture_rng_states, load_state,
                             restore_rng_states, save_state)
@@ -254,8 +255,28 @@ class SearchRun:
                            config.output_mae_weight, self.times,
                            config.fitness, rest_of_network, fp_output)
 
-    def _refresh_images(self) -> None:
+    @torch.no_grad()
+    def disagreement(self) -> float:
+        """How much the current quantized model disagrees with the FP model
+        on the current images: what the adaptive term of a refresh raises
+        (KL of the logits for classifiers, 1 - cosine of the features
+        otherwise; see :func:`clamp_mm.synth.losses.output_disagreement`).
+        """
+        return float(output_disagreement(
+            self.fp_adapter.forward_images(self.images),
+            self._forward_quantized(), self.adapter.has_head))
+
+    def _refresh_images(self) -> Dict[str, float]:
+        """Refresh the images against the current quantized model.
+
+        Returns:
+            dict[str, float]: ``disagreement_before`` / ``_after``: the
+            FP-quantized disagreement on the images before and after the
+            refresh (the refresh aims at raising it: images the quantized
+            model still gets wrong).
+        """
         start = time.perf_counter()
+        before = self.disagreement()
         with torch.enable_grad():
             images = self.refresh_fn(self.images, self.fp_model, self.model,
                                      self.config.refresh_iterations)
@@ -266,7 +287,9 @@ class SearchRun:
         self.images = images.detach()
         self.model.eval()
         self.fp_model.eval()
+        after = self.disagreement()
         self.times['refresh'] += time.perf_counter() - start
+        return dict(disagreement_before=before, disagreement_after=after)
 
     # ---- the search -------------------------------------------------------------
     def _score_all(self, scorer: BlockScorer,
@@ -333,11 +356,15 @@ class SearchRun:
         monitor = RoundingLevelMonitor(layout, block)
         for cycle in range(config.cycles):
             refresh = self._refresh_due(visit_index * config.cycles + cycle)
+            refresh_stats = {}
             if refresh:
                 if population is not None:
                     layout.write(population.best)
-                self._refresh_images()
+                refresh_stats = self._refresh_images()
             if cycle == 0 or refresh:
+                # Every member is re-scored on the current images (after a
+                # refresh, and at a block's next visit after other blocks
+                # changed the images or the model).
                 scorer = self.make_scorer(name, block)
                 population = self._population(name, scorer, operators)
             rejected = accepted = 0
@@ -362,7 +389,8 @@ class SearchRun:
                          refreshed=refresh,
                          level_change_share=(sum(level_changes) /
                                              max(1, len(level_changes))),
-                         accepted_rate=accepted / max(1, len(level_changes)))
+                         accepted_rate=accepted / max(1, len(level_changes)),
+                         **refresh_stats)
             self.history.append(entry)
             self.logger.info(
                 f'search pass {pass_index + 1}/{config.passes} block {name} '
@@ -370,8 +398,11 @@ class SearchRun:
                 f'{entry["best"]:.6f} mean {entry["mean"]:.6f} '
                 f'rejected {rejected} accepted '
                 f'{entry["accepted_rate"]:.0%} weights re-rounded '
-                f'{entry["level_change_share"]:.2%}' + (' (images refreshed)'
-                                          if refresh else ''))
+                f'{entry["level_change_share"]:.2%}' + (
+                    ' (images refreshed: FP/quantized disagreement '
+                    f'{refresh_stats["disagreement_before"]:.4f} -> '
+                    f'{refresh_stats["disagreement_after"]:.4f})'
+                    if refresh else ''))
         if bar is not None:
             sys.stdout.write('\n')
         layout.write(population.best)
