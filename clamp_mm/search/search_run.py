@@ -101,6 +101,9 @@ class SearchRun:
                           refresh=0.0)
         self.next_visit = 0
         self._last_parent: Optional[Genome] = None
+        # (images, FP model output on them) of the last scorer.
+        self._fp_output: Tuple[Optional[torch.Tensor], object] = (None, None)
+        self.last_disagreement: Optional[float] = None
 
     # ---- set-up -----------------------------------------------------------------
     def _searchable_blocks(self) -> Tuple[List[Tuple[str, nn.Module]],
@@ -242,6 +245,10 @@ class SearchRun:
             inputs = fp_inputs
             quantized_output = self._forward_quantized()
         mae = float(output_mae(quantized_output, fp_output))
+        # For the refresh statistics (no extra forward).
+        self._fp_output = (self.images, fp_output)
+        self.last_disagreement = float(output_disagreement(
+            fp_output, quantized_output, self.adapter.has_head))
         config = self.config
         rest_of_network = None
         if get_fitness(config.fitness).needs_output:
@@ -261,19 +268,24 @@ class SearchRun:
         on the current images: what the adaptive term of a refresh raises
         (KL of the logits for classifiers, 1 - cosine of the features
         otherwise; see :func:`clamp_mm.synth.losses.output_disagreement`).
+        The FP output of the images is reused from the last scorer when
+        the images did not change since.
         """
-        return float(output_disagreement(
-            self.fp_adapter.forward_images(self.images),
-            self._forward_quantized(), self.adapter.has_head))
+        images, fp_output = self._fp_output
+        if images is not self.images:
+            fp_output = self.fp_adapter.forward_images(self.images)
+        return float(output_disagreement(fp_output, self._forward_quantized(),
+                                         self.adapter.has_head))
 
     def _refresh_images(self) -> Dict[str, float]:
         """Refresh the images against the current quantized model.
 
         Returns:
-            dict[str, float]: ``disagreement_before`` / ``_after``: the
-            FP-quantized disagreement on the images before and after the
-            refresh (the refresh aims at raising it: images the quantized
-            model still gets wrong).
+            dict[str, float]: ``disagreement_before``: the FP-quantized
+            disagreement on the images before the refresh (the refresh aims
+            at raising it: images the quantized model still gets wrong;
+            ``disagreement_after`` is measured by the next scorer, which
+            runs both models on the new images anyway).
         """
         start = time.perf_counter()
         before = self.disagreement()
@@ -287,9 +299,8 @@ class SearchRun:
         self.images = images.detach()
         self.model.eval()
         self.fp_model.eval()
-        after = self.disagreement()
         self.times['refresh'] += time.perf_counter() - start
-        return dict(disagreement_before=before, disagreement_after=after)
+        return dict(disagreement_before=before)
 
     # ---- the search -------------------------------------------------------------
     def _score_all(self, scorer: BlockScorer,
@@ -367,6 +378,9 @@ class SearchRun:
                 # changed the images or the model).
                 scorer = self.make_scorer(name, block)
                 population = self._population(name, scorer, operators)
+                if refresh:
+                    refresh_stats['disagreement_after'] = \
+                        self.last_disagreement
             rejected = accepted = 0
             level_changes = []
             for _ in range(config.children_per_cycle):
