@@ -114,12 +114,13 @@ class SearchRun:
         for name, block in self.adapter.blocks():
             quantizers = [(names[id(q)], q)
                           for _, q in iter_quantizers(block)
-                          if q.is_calibrated]
+                          if q.is_calibrated and self._searched(
+                              names[id(q)], q)]
             if quantizers:
                 searchable.append((name, block))
                 self._block_quantizers[name] = quantizers
             else:
-                self.logger.warning(f'block {name} has no calibrated '
+                self.logger.warning(f'block {name} has no searched calibrated '
                                     'quantizer; the search skips it')
         if not searchable:
             raise ValueError('no block of the model holds a calibrated '
@@ -127,6 +128,12 @@ class SearchRun:
         if self.config.block_order == 'last_first':
             searchable = searchable[::-1]
         return searchable, fp_blocks
+
+    def _searched(self, name: str, quantizer: TensorQuantizer) -> bool:
+        which = self.config.searched_quantizers
+        if which == 'all':
+            return True
+        return is_weight_quantizer(name, quantizer) == (which == 'weights')
 
     def _bit_choices(self, name: str,
                      quantizer: TensorQuantizer) -> Tuple[int, ...]:

@@ -83,3 +83,23 @@ def test_refresh_records_disagreement_before_and_after():
                if not e['refreshed'])
     # The measurement leaves the searched model quantized.
     assert {q.mode for _, q in iter_quantizers(model)} == {'quantize'}
+
+
+@pytest.mark.parametrize('which', ['weights', 'activations'])
+def test_searched_quantizers_leave_the_others_at_the_observer_solution(
+        which):
+    from clamp_mm.search.genome import is_weight_quantizer
+    _, model, images = quantized_tiny('timm_vit')
+    before = {name: q.scale.clone() for name, q in iter_quantizers(model)}
+    config = SearchConfig.fast(searched_quantizers=which, passes=1,
+                               cycles=2)
+    SearchRun(config, model, images).execute()
+    changed = {name: not torch.equal(before[name], q.scale)
+               for name, q in iter_quantizers(model)
+               if q.is_calibrated}
+    wanted = {name: is_weight_quantizer(name, q) == (which == 'weights')
+              for name, q in iter_quantizers(model) if q.is_calibrated}
+    assert not any(changed[n] for n in changed if not wanted[n])
+    assert any(changed[n] for n in changed if wanted[n])
+    with pytest.raises(ValueError, match='searched_quantizers must be one'):
+        SearchConfig(searched_quantizers='bias')
