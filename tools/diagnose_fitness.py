@@ -36,7 +36,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         description=__doc__.split('\n')[0],
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--models', nargs='+', default=['vit'],
-                        choices=['vit', 'deit', 'swin'])
+                        choices=['vit', 'deit', 'swin', 'timm_vit',
+                                 'vit_deep'])
     parser.add_argument('--setting', default='W4/A4',
                         help='W8/A8 W4/A8 W4/A4 W3/A4 (default W4/A4)')
     parser.add_argument('--steps', nargs='+', type=float,
@@ -84,9 +85,9 @@ def diagnose_model(key: str, args) -> dict:
     """Run the diagnostic on one classifier; returns the saved payload."""
     from clamp_mm.benchmark import (SETTINGS, BenchmarkConfig, MODEL_SPECS,
                                     load_float_model)
-    from clamp_mm.benchmark.runner import _build_generator, calibrate_observers
+    from clamp_mm.benchmark.runner import _build_generator
     from clamp_mm.benchmark.validation import load_validation_images, top1
-    from clamp_mm.models import find_adapter
+    from clamp_mm.models import calibrate_observers, find_adapter
     from clamp_mm.quant import QuantRecipe
     from clamp_mm.search.fitness_diagnostic import FitnessDiagnostic
     from clamp_mm.synth import SyntheticImageDataset
@@ -109,10 +110,10 @@ def diagnose_model(key: str, args) -> dict:
     import copy
     model = copy.deepcopy(fp_model)
     quantized_adapter = find_adapter(model)
-    calibrate_observers(model, quantized_adapter,
+    calibrate_observers(model,
                         QuantRecipe(weight_bits=weight_bits,
-                                    act_bits=act_bits), images,
-                        args.num_images)
+                                    act_bits=act_bits), images, None,
+                        quantized_adapter)
     diagnostic = FitnessDiagnostic(
         model, images,
         lambda: top1(quantized_adapter, val_images, val_labels),

@@ -8,7 +8,13 @@ also scores the finished models on the 10k test images (only to report
 the chosen variant, never to choose).
 
 Each variant is ``NAME:field=value,field=value`` of SearchConfig fields,
-e.g. ``old:mutation_mode='relative',fitness='info_nce'``.
+e.g. ``old:mutation_mode='relative',fitness='info_nce'`` (dicts too:
+``mp:mixed_precision=dict(weight_bit_choices=(3,4,5),avg_weight_bits=3.5)``).
+Every variant gets the CLAMP generator as its refresher (``refresher=
+dict(...)`` changes its fields for that variant); it refreshes when its
+``cyclic_adaptation`` is on (``--refresh`` for the variants that do not
+say). The recipe is ``QuantRecipe(weight_bits, act_bits)``: the default
+quantizer of this checkout, recorded in the output.
 
 Example::
 
@@ -31,28 +37,57 @@ import torch
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
+#: Variant key that is no SearchConfig field: ClampGenerator fields of the
+#: refresher (e.g. ``refresher=dict(adaptive_weight=10.0)``).
+REFRESHER_KEY = 'refresher'
+
+
 def parse_variant(text: str):
-    """``NAME:a=1,b='x'`` -> (NAME, {a: 1, b: 'x'})."""
+    """``NAME:a=1,b='x',c=dict(d=2)`` -> (NAME, {a: 1, b: 'x', c: {d: 2}}).
+
+    The fields are Python keyword arguments of literals (``dict(...)`` and
+    ``{...}`` included, so a ``mixed_precision`` config fits).
+    """
     name, _, fields = text.partition(':')
-    options = {}
-    if fields:
-        for item in fields.split(','):
-            key, _, value = item.partition('=')
-            options[key.strip()] = ast.literal_eval(value.strip())
-    return name, options
+    if not name:
+        raise ValueError(f'variant {text!r}: expected NAME:field=value,...')
+    if not fields.strip():
+        return name, {}
+    try:
+        call = ast.parse(f'f({fields})', mode='eval').body
+    except SyntaxError:
+        raise ValueError(f'variant {text!r}: expected NAME:field=value,... '
+                         'with Python literals') from None
+    if call.args or any(k.arg is None for k in call.keywords):
+        raise ValueError(f'variant {text!r}: every field needs a name '
+                         '(field=value)')
+    return name, {k.arg: _literal(k.value, text) for k in call.keywords}
+
+
+def _literal(node, text: str):
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
+            node.func.id == 'dict' and not node.args:
+        return {k.arg: _literal(k.value, text) for k in node.keywords}
+    try:
+        return ast.literal_eval(node)
+    except ValueError:
+        raise ValueError(f'variant {text!r}: {ast.unparse(node)} is not a '
+                         'literal') from None
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--model', default='vit',
-                        choices=['vit', 'deit', 'swin'])
+                        choices=['vit', 'deit', 'swin', 'timm_vit',
+                                 'vit_deep'])
     parser.add_argument('--setting', default='W4/A4')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--passes', type=int, default=2)
     parser.add_argument('--generator-iterations', type=int, default=500)
     parser.add_argument('--refresh', action='store_true',
                         help='cyclic adaptation (refresh with the CLAMP '
-                        'generator); off by default')
+                        'generator) for variants that do not set '
+                        'cyclic_adaptation; off by default')
     parser.add_argument('--variants', nargs='+', required=True)
     parser.add_argument('--score-test', action='store_true')
     parser.add_argument('--work-dir', default='work_dirs/fitness_diagnostic')
@@ -64,7 +99,14 @@ def parse_args(argv=None):
         args.setting = parse_settings([args.setting])[0]
         args.variants = [parse_variant(v) for v in args.variants]
         for _, options in args.variants:
-            SearchConfig(**options)
+            refresher = options.get(REFRESHER_KEY, {})
+            if not isinstance(refresher, dict):
+                raise ValueError(f'{REFRESHER_KEY} must be a dict of '
+                                 f'ClampGenerator fields, got {refresher!r}')
+            SearchConfig(**{k: v for k, v in options.items()
+                            if k != REFRESHER_KEY})
+        if args.passes < 1:
+            raise ValueError(f'--passes must be >= 1, got {args.passes}')
     except (ValueError, SyntaxError, TypeError) as error:
         parser.exit(2, f'{parser.prog}: error: {error}\n')
     return args
@@ -75,10 +117,10 @@ def main(argv=None) -> int:
     import clamp_mm  # noqa: F401
     from clamp_mm.benchmark import (SETTINGS, BenchmarkConfig, MODEL_SPECS,
                                     load_float_model)
-    from clamp_mm.benchmark.runner import _build_generator, calibrate_observers
+    from clamp_mm.benchmark.runner import _build_generator
     from clamp_mm.benchmark.validation import load_validation_images, top1
     from clamp_mm.datasets.fashion_mnist import load_fashion_mnist_images
-    from clamp_mm.models import find_adapter
+    from clamp_mm.models import calibrate_observers, find_adapter
     from clamp_mm.quant import QuantRecipe
     from clamp_mm.search import EvolutionaryCalibrator, SearchConfig
     from clamp_mm.synth import SyntheticImageDataset
@@ -94,19 +136,22 @@ def main(argv=None) -> int:
         test = load_fashion_mnist_images(
             10000, split='test', image_size=adapter.input_size[0], seed=None,
             mean=mean, std=std, return_labels=True)
-    generator = _build_generator(
-        BenchmarkConfig(generator_iterations=args.generator_iterations)
-        .generator_cfg('clamp', args.seed))
+    generator_cfg = BenchmarkConfig(
+        generator_iterations=args.generator_iterations).generator_cfg(
+            'clamp', args.seed)
+    generator = _build_generator(generator_cfg)
     os.makedirs(args.work_dir, exist_ok=True)
+    generation_start = time.perf_counter()
     images = SyntheticImageDataset.load_or_generate(
         osp.join(args.work_dir, f'{args.model}_clamp_seed{args.seed}_'
                  f'it{args.generator_iterations}.pth'), generator, adapter,
         32, overwrite=True).images
+    generation_s = time.perf_counter() - generation_start
     weight_bits, act_bits = SETTINGS[args.setting]
     start_model = copy.deepcopy(fp_model)
-    calibrate_observers(start_model, find_adapter(start_model),
-                        QuantRecipe(weight_bits=weight_bits,
-                                    act_bits=act_bits), images, 32)
+    recipe = QuantRecipe(weight_bits=weight_bits, act_bits=act_bits)
+    calibrate_observers(start_model, recipe, images, None,
+                        find_adapter(start_model))
 
     def scores(model):
         model_adapter = find_adapter(model)
@@ -120,23 +165,40 @@ def main(argv=None) -> int:
     print(json.dumps(rows[-1]), flush=True)
     for name, options in args.variants:
         model = copy.deepcopy(start_model)
-        config = SearchConfig(passes=args.passes, progress_bar=False,
-                              plots=False, seed=args.seed,
-                              cyclic_adaptation=args.refresh, **options)
+        fields = dict(passes=args.passes, progress_bar=False, plots=False,
+                      seed=args.seed, cyclic_adaptation=args.refresh)
+        fields.update({k: v for k, v in options.items()
+                       if k != REFRESHER_KEY})
+        config = SearchConfig(**fields)
+        refresher = generator
+        if options.get(REFRESHER_KEY):
+            refresher = _build_generator(dict(
+                generator_cfg, **options[REFRESHER_KEY]))
         started = time.perf_counter()
         result = EvolutionaryCalibrator(config).calibrate(
-            model, images, refresh_fn=generator if args.refresh else None)
+            model, images, refresh_fn=refresher)
         history = result.history
+        refreshed = [e for e in history if e.get('refreshed')]
         rows.append(dict(
             variant=name, options=options,
+            cyclic_adaptation=config.cyclic_adaptation,
             seconds=time.perf_counter() - started,
-            search_times=result.times,
+            search_times=result.times, metrics=result.metrics,
             level_change_share=sum(e['level_change_share'] for e in history)
             / len(history),
             accepted_rate=sum(e['accepted_rate'] for e in history) /
-            len(history), **scores(model)))
+            len(history),
+            refreshes=len(refreshed),
+            disagreement_before=_mean(
+                [e.get('disagreement_before') for e in refreshed]),
+            disagreement_after=_mean(
+                [e.get('disagreement_after') for e in refreshed]),
+            **scores(model)))
         print(json.dumps(rows[-1]), flush=True)
     payload = dict(model=args.model, origin=origin, setting=args.setting,
+                   recipe=recipe.to_dict() if hasattr(recipe, 'to_dict')
+                   else repr(recipe),
+                   generation_s=generation_s,
                    seed=args.seed, passes=args.passes, refresh=args.refresh,
                    threads=torch.get_num_threads(),
                    command='python tools/search_ablation.py ' + ' '.join(
@@ -147,6 +209,11 @@ def main(argv=None) -> int:
         json.dump(payload, file, indent=1)
     print(f'wrote {args.out}')
     return 0
+
+
+def _mean(values):
+    values = [v for v in values if v is not None]
+    return sum(values) / len(values) if values else None
 
 
 if __name__ == '__main__':

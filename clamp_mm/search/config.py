@@ -18,6 +18,8 @@ QUICK_SEARCH_FIELDS = dict(population_size=4, tournament_size=3, passes=1,
                            refresh_iterations=1)
 BLOCK_ORDERS = ('last_first', 'first_first')
 BLOCK_INPUTS = ('fp', 'quantized')
+#: Which of a block's calibrated quantizers the search changes.
+SEARCHED_QUANTIZERS = ('all', 'weights', 'activations')
 
 
 @dataclass
@@ -70,6 +72,10 @@ class SearchConfig:
             (the cached FP input) or ``'quantized'`` (the current quantized
             model's own input, captured once per block visit). Defaults to
             ``'fp'``.
+        searched_quantizers (str): Which quantizers of a block the search
+            changes, one of ``SEARCHED_QUANTIZERS``: ``'all'``,
+            ``'weights'`` (the activation quantizers keep their observer
+            solution) or ``'activations'``. Defaults to ``'all'``.
         kernel_size (int): Side of the InfoNCE neighbourhood. Defaults to 3.
         temperature (float): InfoNCE temperature. Defaults to 0.2.
         output_mae_weight (float): ``lambda`` of the model-output MAE term
@@ -120,6 +126,7 @@ class SearchConfig:
     init_noise_range: Optional[float] = None
     block_order: str = 'last_first'
     block_input: str = 'fp'
+    searched_quantizers: str = 'all'
     kernel_size: int = 3
     temperature: float = 0.2
     output_mae_weight: float = 1.0
@@ -144,15 +151,18 @@ class SearchConfig:
             self.children_per_cycle = self.population_size
         if self.refresh_every_cycles is None:
             self.refresh_every_cycles = max(1, self.cycles // 2)
-        for name in ('population_size', 'tournament_size', 'passes', 'cycles',
+        if not isinstance(self.population_size, int) or \
+                isinstance(self.population_size, bool) or \
+                self.population_size < 2:
+            raise ValueError(f'population_size must be an int >= 2, got '
+                             f'{self.population_size!r}')
+        for name in ('tournament_size', 'passes', 'cycles',
                      'children_per_cycle', 'refresh_every_cycles',
                      'kernel_size'):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
+            if not isinstance(value, int) or isinstance(value, bool) or \
+                    value < 1:
                 raise ValueError(f'{name} must be an int >= 1, got {value!r}')
-        if self.population_size < 2:
-            raise ValueError(f'population_size must be >= 2, got '
-                             f'{self.population_size}')
         if self.kernel_size % 2 == 0:
             raise ValueError(
                 f'kernel_size must be odd, got {self.kernel_size}')
@@ -188,6 +198,10 @@ class SearchConfig:
         if self.block_input not in BLOCK_INPUTS:
             raise ValueError(f'block_input must be one of {BLOCK_INPUTS}, '
                              f'got {self.block_input!r}')
+        if self.searched_quantizers not in SEARCHED_QUANTIZERS:
+            raise ValueError(f'searched_quantizers must be one of '
+                             f'{SEARCHED_QUANTIZERS}, got '
+                             f'{self.searched_quantizers!r}')
         if self.refresh_iterations < 0:
             raise ValueError(f'refresh_iterations must be >= 0, got '
                              f'{self.refresh_iterations}')

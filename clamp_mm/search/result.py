@@ -28,7 +28,9 @@ class SearchResult:
             level_change_share (mean share of the block's weights whose
             rounding level a child moved against its parent; 0 means a dead
             search) and accepted_rate (share of scored children that stayed
-            in the population).
+            in the population); a refreshed cycle also has
+            disagreement_before / disagreement_after (FP-quantized output
+            disagreement on the images before and after the refresh).
         bits (dict[str, int]): Bit-width of every quantizer.
         metrics (dict[str, float]): avg_weight_bits, avg_activation_bits,
             size_mb, gbops (per image).

@@ -21,6 +21,7 @@ from clamp_mm.fileio import tensor_sha256
 from clamp_mm.models.base import find_adapter
 from clamp_mm.quant.tensor_quantizer import (TensorQuantizer,
                                              iter_quantizers, set_quant_mode)
+from clamp_mm.synth.losses import output_disagreement
 from .block_cache import record_block_input
 from .checkpointing import (capture_rng_states, load_state,
                             restore_rng_states, save_state)
@@ -100,6 +101,9 @@ class SearchRun:
                           refresh=0.0)
         self.next_visit = 0
         self._last_parent: Optional[Genome] = None
+        # (images, FP model output on them) of the last scorer.
+        self._fp_output: Tuple[Optional[torch.Tensor], object] = (None, None)
+        self.last_disagreement: Optional[float] = None
 
     # ---- set-up -----------------------------------------------------------------
     def _searchable_blocks(self) -> Tuple[List[Tuple[str, nn.Module]],
@@ -110,12 +114,13 @@ class SearchRun:
         for name, block in self.adapter.blocks():
             quantizers = [(names[id(q)], q)
                           for _, q in iter_quantizers(block)
-                          if q.is_calibrated]
+                          if q.is_calibrated and self._searched(
+                              names[id(q)], q)]
             if quantizers:
                 searchable.append((name, block))
                 self._block_quantizers[name] = quantizers
             else:
-                self.logger.warning(f'block {name} has no calibrated '
+                self.logger.warning(f'block {name} has no searched calibrated '
                                     'quantizer; the search skips it')
         if not searchable:
             raise ValueError('no block of the model holds a calibrated '
@@ -123,6 +128,12 @@ class SearchRun:
         if self.config.block_order == 'last_first':
             searchable = searchable[::-1]
         return searchable, fp_blocks
+
+    def _searched(self, name: str, quantizer: TensorQuantizer) -> bool:
+        which = self.config.searched_quantizers
+        if which == 'all':
+            return True
+        return is_weight_quantizer(name, quantizer) == (which == 'weights')
 
     def _bit_choices(self, name: str,
                      quantizer: TensorQuantizer) -> Tuple[int, ...]:
@@ -241,6 +252,10 @@ class SearchRun:
             inputs = fp_inputs
             quantized_output = self._forward_quantized()
         mae = float(output_mae(quantized_output, fp_output))
+        # For the refresh statistics (no extra forward).
+        self._fp_output = (self.images, fp_output)
+        self.last_disagreement = float(output_disagreement(
+            fp_output, quantized_output, self.adapter.has_head))
         config = self.config
         rest_of_network = None
         if get_fitness(config.fitness).needs_output:
@@ -254,8 +269,33 @@ class SearchRun:
                            config.output_mae_weight, self.times,
                            config.fitness, rest_of_network, fp_output)
 
-    def _refresh_images(self) -> None:
+    @torch.no_grad()
+    def disagreement(self) -> float:
+        """How much the current quantized model disagrees with the FP model
+        on the current images: what the adaptive term of a refresh raises
+        (KL of the logits for classifiers, 1 - cosine of the features
+        otherwise; see :func:`clamp_mm.synth.losses.output_disagreement`).
+        The FP output of the images is reused from the last scorer when
+        the images did not change since.
+        """
+        images, fp_output = self._fp_output
+        if images is not self.images:
+            fp_output = self.fp_adapter.forward_images(self.images)
+        return float(output_disagreement(fp_output, self._forward_quantized(),
+                                         self.adapter.has_head))
+
+    def _refresh_images(self) -> Dict[str, float]:
+        """Refresh the images against the current quantized model.
+
+        Returns:
+            dict[str, float]: ``disagreement_before``: the FP-quantized
+            disagreement on the images before the refresh (the refresh aims
+            at raising it: images the quantized model still gets wrong;
+            ``disagreement_after`` is measured by the next scorer, which
+            runs both models on the new images anyway).
+        """
         start = time.perf_counter()
+        before = self.disagreement()
         with torch.enable_grad():
             images = self.refresh_fn(self.images, self.fp_model, self.model,
                                      self.config.refresh_iterations)
@@ -267,6 +307,7 @@ class SearchRun:
         self.model.eval()
         self.fp_model.eval()
         self.times['refresh'] += time.perf_counter() - start
+        return dict(disagreement_before=before)
 
     # ---- the search -------------------------------------------------------------
     def _score_all(self, scorer: BlockScorer,
@@ -333,13 +374,20 @@ class SearchRun:
         monitor = RoundingLevelMonitor(layout, block)
         for cycle in range(config.cycles):
             refresh = self._refresh_due(visit_index * config.cycles + cycle)
+            refresh_stats = {}
             if refresh:
                 if population is not None:
                     layout.write(population.best)
-                self._refresh_images()
+                refresh_stats = self._refresh_images()
             if cycle == 0 or refresh:
+                # Every member is re-scored on the current images (after a
+                # refresh, and at a block's next visit after other blocks
+                # changed the images or the model).
                 scorer = self.make_scorer(name, block)
                 population = self._population(name, scorer, operators)
+                if refresh:
+                    refresh_stats['disagreement_after'] = \
+                        self.last_disagreement
             rejected = accepted = 0
             level_changes = []
             for _ in range(config.children_per_cycle):
@@ -362,7 +410,8 @@ class SearchRun:
                          refreshed=refresh,
                          level_change_share=(sum(level_changes) /
                                              max(1, len(level_changes))),
-                         accepted_rate=accepted / max(1, len(level_changes)))
+                         accepted_rate=accepted / max(1, len(level_changes)),
+                         **refresh_stats)
             self.history.append(entry)
             self.logger.info(
                 f'search pass {pass_index + 1}/{config.passes} block {name} '
@@ -370,8 +419,11 @@ class SearchRun:
                 f'{entry["best"]:.6f} mean {entry["mean"]:.6f} '
                 f'rejected {rejected} accepted '
                 f'{entry["accepted_rate"]:.0%} weights re-rounded '
-                f'{entry["level_change_share"]:.2%}' + (' (images refreshed)'
-                                          if refresh else ''))
+                f'{entry["level_change_share"]:.2%}' + (
+                    ' (images refreshed: FP/quantized disagreement '
+                    f'{refresh_stats["disagreement_before"]:.4f} -> '
+                    f'{refresh_stats["disagreement_after"]:.4f})'
+                    if refresh else ''))
         if bar is not None:
             sys.stdout.write('\n')
         layout.write(population.best)

@@ -29,32 +29,17 @@ def mean_similarity_entropy(grids: Sequence[torch.Tensor], bandwidth: float,
     ]).mean()
 
 
-@GENERATORS.register_module()
 @dataclass
-class PSAQv1Generator(OptimisingGenerator):
-    """PSAQ-ViT v1: maximise the entropy of patch similarity.
-
-    Loss ``-entropy_weight * mean_l H_l + output_weight * CE(random labels)
-    + tv_weight * TV``, where H_l is the differential entropy of the kernel
-    density of all patch-pair cosine similarities of MHSA output l. Two
-    rounds of 500 Adam steps at constant lr 0.2, with roll jitter 15 then
-    30 px. (We average the layers' entropies instead of summing them so that
-    the weight does not depend on the depth; the gradient direction is
-    the same.)
+class PSAQv1Base(OptimisingGenerator):
+    """What both PSAQ-ViT v1 generators share: two rounds with a jitter per
+    round, random labels, a patch-similarity density (not registered; see
+    :class:`PSAQv1Generator` and
+    :class:`clamp_mm.synth.PSAQv1OfficialGenerator`).
 
     Args:
         bandwidth (float): Kernel-density bandwidth. Defaults to 0.01.
-        num_density_points (int): Points of [-1, 1] the density is
-            evaluated on. Defaults to 201.
-        max_tokens (int, optional): Most tokens per image whose pairs enter
-            the density (a strided subset above it, for detector
-            resolutions); None uses all. Defaults to 1024.
-        max_pairs (int, optional): Token pairs per image per step whose
-            similarities enter the density: a grid with more pairs uses a
-            fresh uniform random subset of this size at each step (an
-            unbiased estimate of the density, our deviation for dense
-            models); grids with at most this many (every classifier here)
-            use all. None uses all. Defaults to 32768.
+        num_density_points (int): Points the density is evaluated on.
+            Defaults to 201.
         entropy_weight (float): Weight of the entropy. Defaults to 1.0.
         output_weight (float): Weight of the cross-entropy to random labels
             (classifiers only). Defaults to 1.0.
@@ -68,14 +53,49 @@ class PSAQv1Generator(OptimisingGenerator):
     warmup_iterations: int = 0
     bandwidth: float = 0.01
     num_density_points: int = 201
-    max_tokens: Optional[int] = 1024
-    max_pairs: Optional[int] = 32768
     entropy_weight: float = 1.0
     output_weight: float = 1.0
     round_jitters: Sequence[int] = (15, 30)
 
     needs_token_grids = True
     uses_random_labels = True
+
+    def jitter_of_round(self, round_index: int) -> int:
+        if not self.round_jitters:
+            return self.jitter
+        return self.round_jitters[min(round_index,
+                                      len(self.round_jitters) - 1)]
+
+
+@GENERATORS.register_module()
+@dataclass
+class PSAQv1Generator(PSAQv1Base):
+    """PSAQ-ViT v1 (our earlier variant): maximise the entropy of patch
+    similarity.
+
+    Loss ``-entropy_weight * mean_l H_l + output_weight * CE(random labels)
+    + tv_weight * TV``, where H_l is the differential entropy of the kernel
+    density of all patch-pair cosine similarities of MHSA output l, on 201
+    points of [-1, 1]. Two rounds of 500 Adam steps at constant lr 0.2,
+    with roll jitter 15 then 30 px. (We average the layers' entropies
+    instead of summing them so that the weight does not depend on the
+    depth; the gradient direction is the same.) Inherits the fields of
+    :class:`PSAQv1Base`.
+
+    Args:
+        max_tokens (int, optional): Most tokens per image whose pairs enter
+            the density (a strided subset above it, for detector
+            resolutions); None uses all. Defaults to 1024.
+        max_pairs (int, optional): Token pairs per image per step whose
+            similarities enter the density: a grid with more pairs uses a
+            fresh uniform random subset of this size at each step (an
+            unbiased estimate of the density, our deviation for dense
+            models); grids with at most this many (every classifier here)
+            use all. None uses all. Defaults to 32768.
+    """
+
+    max_tokens: Optional[int] = 1024
+    max_pairs: Optional[int] = 32768
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -92,12 +112,6 @@ class PSAQv1Generator(OptimisingGenerator):
                 iterations: int = DEFAULT_REFRESH_ITERATIONS) -> torch.Tensor:
         self.pair_sampler.reseed(self.seed + 1)
         return super().refresh(images, model, quantized_model, iterations)
-
-    def jitter_of_round(self, round_index: int) -> int:
-        if not self.round_jitters:
-            return self.jitter
-        return self.round_jitters[min(round_index,
-                                      len(self.round_jitters) - 1)]
 
     def loss_terms(self, inputs: LossInputs) -> Dict[str, torch.Tensor]:
         terms = {

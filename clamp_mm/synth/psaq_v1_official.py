@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from clamp_mm.models.base import ModelAdapter
 from clamp_mm.registry import GENERATORS
 from .losses import random_label_cross_entropy
-from .psaq_generators import PSAQv1Generator
+from .psaq_generators import PSAQv1Base
 
 #: Resolution and number of values the official constants were set for.
 OFFICIAL_SIZE = 224
@@ -92,8 +92,13 @@ def official_total_variation(images: torch.Tensor) -> torch.Tensor:
 
 @GENERATORS.register_module()
 @dataclass
-class PSAQv1OfficialGenerator(PSAQv1Generator):
+class PSAQv1OfficialGenerator(PSAQv1Base):
     """PSAQ-ViT v1 as in zkkli/PSAQ-ViT (see the module docstring).
+
+    Every token pair of every tap enters the density, as in the official
+    code: there is no ``max_tokens`` or ``max_pairs`` subsampling (those
+    belong to :class:`clamp_mm.synth.PSAQv1Generator`). Inherits the
+    fields of :class:`clamp_mm.synth.psaq_generators.PSAQv1Base`.
 
     Args:
         num_density_points (int): Density points between the smallest and

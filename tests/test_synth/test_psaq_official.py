@@ -166,3 +166,19 @@ def test_generator_runs_with_the_official_schedule():
     scale = math.sqrt(3 * 3 * 32 * 32 / (32 * 3 * 224 * 224))
     target = generator._tv_target(images)
     assert 2500 * scale <= target <= 3000 * scale
+
+
+def test_official_variant_has_no_pair_or_token_subsampling_fields():
+    from clamp_mm.synth import PSAQv1Generator
+    official = PSAQv1OfficialGenerator()
+    config = official.get_config()
+    # The official density uses every pair: no field that would do nothing.
+    assert 'max_pairs' not in config and 'max_tokens' not in config
+    assert not hasattr(official, 'pair_sampler')
+    with pytest.raises(TypeError, match='max_pairs'):
+        PSAQv1OfficialGenerator(max_pairs=10)
+    # The earlier variant keeps them, and both share the round schedule.
+    earlier = PSAQv1Generator(max_pairs=10)
+    assert earlier.get_config()['max_pairs'] == 10
+    assert official.jitter_of_round(0) == earlier.jitter_of_round(0) == 15
+    assert official.jitter_of_round(5) == earlier.jitter_of_round(5) == 30

@@ -226,6 +226,15 @@ def test_merge_keeps_first_cell_and_adds_new_ones():
     (['--search-option', 'mutation_range_low_bits=-1'],
      'mutation_range_low_bits must be > 0'),
     (['--search-option', 'passes'], "'passes'"),
+    (['--search-population', '1'], 'population_size must be an int >= 2, '
+     'got 1'),
+    (['--search-option', "fitness='accuracy'"],
+     "fitness must be one of ('info_nce'"),
+    (['--search-option', "mutation_mode='gaussian'"],
+     "mutation_mode must be one of ('relative', 'absolute', "
+     "'levels'), got 'gaussian"),
+    (['--search-option', 'mutation_levels=-0.5'],
+     'mutation_levels must be > 0, got -0.5'),
 ])
 def test_bad_budget_is_one_line_error_before_anything_is_written(
         tmp_path, capsys, option, shown):

@@ -134,7 +134,20 @@ BAD_INPUTS = {
     'population below 2': (lambda t, p: [
         t['config'], t['checkpoint'], '--cfg-options',
         'test_cfg.calibrator.population_size=1'
-    ], 'population_size must be >= 2, got 1'),
+    ], 'population_size must be an int >= 2, got 1'),
+    'population of 0': (lambda t, p: [
+        t['config'], t['checkpoint'], '--cfg-options',
+        'test_cfg.calibrator.population_size=0'
+    ], 'population_size must be an int >= 2, got 0'),
+    'unknown mutation mode': (lambda t, p: [
+        t['config'], t['checkpoint'], '--cfg-options',
+        'test_cfg.calibrator.mutation_mode=gaussian'
+    ], "mutation_mode must be one of ('relative', 'absolute', "
+     "'levels'), got 'gaussian"),
+    'negative relative mutation range': (lambda t, p: [
+        t['config'], t['checkpoint'], '--cfg-options',
+        'test_cfg.calibrator.mutation_range_low_bits=-0.001'
+    ], 'mutation_range_low_bits must be > 0, got -0.001'),
     'other architecture': (lambda t, p: [
         t['config'], wrong_architecture_checkpoint(p)
     ], 'does not fit TinyViTClassifier'),
