@@ -137,7 +137,7 @@ def fake_quantize(x: torch.Tensor,
         Tensor: Fake-quantized ``x``, same shape and dtype.
     """
     qmin, qmax = integer_range(bits, symmetric)
-    if not _wants_grad(x, scale):
+    if not _wants_grad(x, scale) and not _tracing():
         return _fake_quantize_inference(x, scale, zero_point, qmin, qmax,
                                         channel_axis)
     if x.dtype == torch.float32 and not scale.requires_grad:
@@ -159,6 +159,14 @@ def _wants_grad(x: torch.Tensor, *scales: torch.Tensor) -> bool:
     """Whether autograd will want a gradient through a fake quantization."""
     return torch.is_grad_enabled() and (x.requires_grad or any(
         scale.requires_grad for scale in scales))
+
+
+def _tracing() -> bool:
+    """Whether a tracer (torch.export / dynamo, torch.onnx, torch.jit)
+    records the graph: then the fused kernels stay, which torch.onnx writes
+    as QuantizeLinear + DequantizeLinear."""
+    return (torch.compiler.is_compiling() or torch.jit.is_tracing()
+            or torch.onnx.is_in_onnx_export())
 
 
 def _fake_quantize_inference(x: torch.Tensor, scale: torch.Tensor,
