@@ -288,13 +288,15 @@ def twin_uniform_fake_quantize(x: torch.Tensor, large_scale: torch.Tensor,
     large_scale = large_scale.to(x.dtype)
     small_scale = small_scale.to(x.dtype)
     if not _wants_grad(x, large_scale, small_scale):
-        # The same values, each range in place after its first pass.
+        # The same values, in place after each range's first pass.
         coarse = torch.div(x, large_scale).round_().clamp_(
             0, largest_code).mul_(large_scale)
         fine = torch.div(x, small_scale).round_()
         if signed:
-            fine.clamp_(-largest_code, 0).mul_(small_scale)
-            return torch.where(x < 0, fine, coarse)
+            # Each range is exactly 0 where the other one holds x, so a sum
+            # selects without a mask (masked selection is the slow pass).
+            return fine.clamp_(-largest_code, 0).mul_(small_scale).add_(
+                coarse)
         fine.clamp_(0, largest_code).mul_(small_scale)
         return torch.where(x <= small_scale * (largest_code + 0.5), fine,
                            coarse)
