@@ -120,9 +120,12 @@ def fake_quantize(x: torch.Tensor,
     ``q = clamp(round(x / scale) + zero_point, qmin, qmax)``, returns
     ``(q - zero_point) * scale``. Rounding has a straight-through gradient;
     values outside ``[qmin, qmax]`` (clipped) get no gradient, the range
-    ends included get it. float32 inputs with a scale that needs no
-    gradient take torch's fused kernels; otherwise (half precision, or a
-    learnable scale, which then receives a gradient) plain operations.
+    ends included get it. When no gradient is wanted (inference), a few
+    in-place passes compute the same values (faster on CPU than torch's
+    fused kernel); with a gradient wanted for the input only, or while a
+    tracer records the graph (ONNX export), float32 inputs take torch's
+    fused kernels; otherwise (half precision, or a learnable scale, which
+    then receives a gradient) plain operations.
 
     Args:
         x (Tensor): Input.
