@@ -44,6 +44,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--cache-dir', default='work_dirs/ablation/images')
     parser.add_argument('--out', default=None,
                         help='markdown file for the tables of --results')
+    parser.add_argument('--target-variant', default='preset clamp_full',
+                        help='the row whose test cells --out judges '
+                        "against issue 13's targets")
     return parser.parse_args(argv)
 
 
@@ -89,7 +92,8 @@ def main(argv=None) -> None:
                                              read_results,
                                              real_calibration_images,
                                              run_cells, select_variants, top1)
-    from clamp_mm.benchmark.ablation_report import ablation_tables
+    from clamp_mm.benchmark.ablation_report import (ablation_tables,
+                                                    target_table)
     from clamp_mm.benchmark.tasks import MODEL_SPECS, load_float_model
     from clamp_mm.models import find_adapter
     os.makedirs(osp.dirname(osp.abspath(args.results)), exist_ok=True)
@@ -126,9 +130,11 @@ def main(argv=None) -> None:
                   f"{record['calibrate_seconds']:.1f}+"
                   f"{record['eval_seconds']:.1f}s", flush=True)
     if args.out:
-        tables = ablation_tables(read_results(args.results).values())
+        records = list(read_results(args.results).values())
         with open(args.out, 'w') as file:
-            file.write(tables + '\n')
+            file.write(f'## Targets ({args.target_variant!r}, test split)'
+                       '\n\n' + target_table(records, args.target_variant) +
+                       '\n' + ablation_tables(records) + '\n')
 
 
 if __name__ == '__main__':

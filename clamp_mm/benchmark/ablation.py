@@ -21,9 +21,6 @@ import torch
 from clamp_mm.quant import PRESETS, QuantRecipe, quantize
 from .methods import SETTINGS, BenchmarkConfig
 
-#: Training images held out for choosing (the validation split).
-VALIDATION_RANGE = (55000, 60000)
-
 #: Components: (description, recipe fields when on). Off is the 'minmax'
 #: preset's value of the same fields.
 COMPONENTS: Dict[str, Tuple[str, dict]] = {
@@ -141,7 +138,8 @@ def _normalise(gray: np.ndarray, image_size: int, adapter) -> torch.Tensor:
 
 def evaluation_images(adapter, split: str, num: Optional[int] = None
                       ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """``'val'``: training images 55000..59999; ``'test'``: the test split.
+    """``'val'``: Fashion-MNIST's ``split='val'`` (training images
+    55000..59999); ``'test'``: the test split.
 
     Args:
         adapter (ModelAdapter): Gives the size and normalisation.
@@ -151,11 +149,7 @@ def evaluation_images(adapter, split: str, num: Optional[int] = None
     from clamp_mm.datasets.fashion_mnist import read_fashion_mnist
     if split not in ('val', 'test'):
         raise ValueError(f"split must be 'val' or 'test', got {split!r}")
-    images, labels = read_fashion_mnist('train' if split == 'val' else
-                                        'test')
-    if split == 'val':
-        images = images[VALIDATION_RANGE[0]:VALIDATION_RANGE[1]]
-        labels = labels[VALIDATION_RANGE[0]:VALIDATION_RANGE[1]]
+    images, labels = read_fashion_mnist(split)
     if num is not None:
         images, labels = images[:num], labels[:num]
     return (_normalise(images, adapter.input_size[0], adapter),
@@ -164,12 +158,12 @@ def evaluation_images(adapter, split: str, num: Optional[int] = None
 
 def real_calibration_images(adapter, num_images: int,
                             seed: int) -> torch.Tensor:
-    """``num_images`` training images drawn (seeded) outside the
-    validation range."""
+    """``num_images`` training images drawn (seeded) from ``'train55k'``,
+    the training images outside the validation split."""
     from clamp_mm.datasets.fashion_mnist import read_fashion_mnist
-    images, _ = read_fashion_mnist('train')
+    images, _ = read_fashion_mnist('train55k')
     chosen = np.sort(np.random.default_rng(seed).choice(
-        VALIDATION_RANGE[0], num_images, replace=False))
+        len(images), num_images, replace=False))
     return _normalise(images[chosen], adapter.input_size[0], adapter)
 
 

@@ -120,9 +120,12 @@ def fake_quantize(x: torch.Tensor,
     ``q = clamp(round(x / scale) + zero_point, qmin, qmax)``, returns
     ``(q - zero_point) * scale``. Rounding has a straight-through gradient;
     values outside ``[qmin, qmax]`` (clipped) get no gradient, the range
-    ends included get it. float32 inputs with a scale that needs no
-    gradient take torch's fused kernels; otherwise (half precision, or a
-    learnable scale, which then receives a gradient) plain operations.
+    ends included get it. When no gradient is wanted (inference), a few
+    in-place passes compute the same values (faster on CPU than torch's
+    fused kernel); with a gradient wanted for the input only, or while a
+    tracer records the graph (ONNX export), float32 inputs take torch's
+    fused kernels; otherwise (half precision, or a learnable scale, which
+    then receives a gradient) plain operations.
 
     Args:
         x (Tensor): Input.
@@ -137,6 +140,9 @@ def fake_quantize(x: torch.Tensor,
         Tensor: Fake-quantized ``x``, same shape and dtype.
     """
     qmin, qmax = integer_range(bits, symmetric)
+    if not _wants_grad(x, scale) and not _tracing():
+        return _fake_quantize_inference(x, scale, zero_point, qmin, qmax,
+                                        channel_axis)
     if x.dtype == torch.float32 and not scale.requires_grad:
         # Same arithmetic and straight-through gradient in one fused ATen
         # kernel instead of ten element-wise passes (multiplies by 1/scale
@@ -199,6 +205,33 @@ def fake_quantize_with_offset(x: torch.Tensor,
     return x + (dequantized - x).detach()
 
 
+def _wants_grad(x: torch.Tensor, *scales: torch.Tensor) -> bool:
+    """Whether autograd will want a gradient through a fake quantization."""
+    return torch.is_grad_enabled() and (x.requires_grad or any(
+        scale.requires_grad for scale in scales))
+
+
+def _tracing() -> bool:
+    """Whether a tracer (torch.export / dynamo, torch.onnx, torch.jit)
+    records the graph: then the fused kernels stay, which torch.onnx writes
+    as QuantizeLinear + DequantizeLinear."""
+    return (torch.compiler.is_compiling() or torch.jit.is_tracing()
+            or torch.onnx.is_in_onnx_export())
+
+
+def _fake_quantize_inference(x: torch.Tensor, scale: torch.Tensor,
+                             zero_point: torch.Tensor, qmin: int, qmax: int,
+                             channel_axis: Optional[int]) -> torch.Tensor:
+    """The values of :func:`_fake_quantize_reference` when no gradient is
+    wanted: one new tensor, then in-place passes. On one CPU thread this is
+    about five times faster than torch's fused
+    ``fake_quantize_per_tensor_affine`` kernel (docs/benchmark_fake_quant.md)."""
+    scale = broadcast_to_axis(scale, x, channel_axis).to(x.dtype)
+    zero_point = broadcast_to_axis(zero_point, x, channel_axis).to(x.dtype)
+    return torch.div(x, scale).round_().add_(zero_point).clamp_(
+        qmin, qmax).sub_(zero_point).mul_(scale)
+
+
 def _fake_quantize_reference(x: torch.Tensor, scale: torch.Tensor,
                              zero_point: torch.Tensor, qmin: int, qmax: int,
                              channel_axis: Optional[int]) -> torch.Tensor:
@@ -258,6 +291,14 @@ def log_fake_quantize(x: torch.Tensor, scale: torch.Tensor, bits: int,
     """
     largest_code = 2**bits - 2
     scale = scale.to(x.dtype)
+    if not _wants_grad(x, scale):
+        # The same values, in place after the first pass.
+        code = torch.div(x, scale).clamp_(
+            min=torch.finfo(x.dtype).tiny).log2_().mul_(
+                -1.0 / exponent_step).round_().clamp_(min=0.0)
+        beyond = code > largest_code
+        return code.mul_(-exponent_step).exp2_().mul_(scale).masked_fill_(
+            beyond, 0.0)
     ratio = torch.clamp(x / scale, min=torch.finfo(x.dtype).tiny)
     code = _round(torch.log2(ratio).mul_(-1.0 / exponent_step)
                   if not ratio.requires_grad else
@@ -296,6 +337,19 @@ def twin_uniform_fake_quantize(x: torch.Tensor, large_scale: torch.Tensor,
     largest_code = 2**(bits - 1) - 1
     large_scale = large_scale.to(x.dtype)
     small_scale = small_scale.to(x.dtype)
+    if not _wants_grad(x, large_scale, small_scale):
+        # The same values, in place after each range's first pass.
+        coarse = torch.div(x, large_scale).round_().clamp_(
+            0, largest_code).mul_(large_scale)
+        fine = torch.div(x, small_scale).round_()
+        if signed:
+            # Each range is exactly 0 where the other one holds x, so a sum
+            # selects without a mask (masked selection is the slow pass).
+            return fine.clamp_(-largest_code, 0).mul_(small_scale).add_(
+                coarse)
+        fine.clamp_(0, largest_code).mul_(small_scale)
+        return torch.where(x <= small_scale * (largest_code + 0.5), fine,
+                           coarse)
     coarse = torch.clamp(_round(x / large_scale), 0,
                          largest_code) * large_scale
     if signed:

@@ -6,7 +6,8 @@ import pytest
 
 from clamp_mm.benchmark.ablation import (COMPONENTS, recipe_for,
                                          select_variants, variants)
-from clamp_mm.benchmark.ablation_report import ablation_tables
+from clamp_mm.benchmark.ablation_report import (ablation_tables,
+                                                target_loss, target_table)
 
 TOOL = osp.join(osp.dirname(__file__), '..', '..', 'tools',
                 'ablate_quantizer.py')
@@ -53,6 +54,36 @@ def test_tables_average_seeds():
     table = ablation_tables(records)
     assert '| all | 86.50 (-1.50) ±0.50 n=2 |' in table
     assert 'vit, W4/A4, real images, val split (FP 88.00)' in table
+
+
+def test_target_table_judges_the_mean_loss_with_its_margin():
+    def record(model, setting, protocol, source, seed, top1, fp=86.0,
+               variant='preset clamp_full', split='test'):
+        return dict(split=split, model=model, setting=setting,
+                    protocol=protocol, source=source, seed=seed, top1=top1,
+                    fp_top1=fp, variant=variant)
+
+    records = [
+        record('vit', 'W4/A4', 'linear', 'real', 0, 84.0),  # loss 2.0
+        record('vit', 'W4/A4', 'linear', 'real', 1, 85.0),  # loss 1.0
+        record('vit', 'W4/A4', 'full', 'clamp', 0, 82.0),  # loss 4.0
+        record('vit', 'W4/A8', 'full', 'real', 0, 85.8),  # loss 0.2
+        record('vit', 'W3/A4', 'full', 'real', 0, 80.0),  # no target
+        record('vit', 'W4/A4', 'full', 'real', 0, 10.0, variant='minmax'),
+        record('vit', 'W4/A4', 'full', 'real', 0, 10.0, split='val'),
+    ]
+    table = target_table(records, 'preset clamp_full')
+    assert ('| vit (86.00) | W4/A4 | linear | real | 84.50 | 1.50 | ±0.50 '
+            '| 0,1 | 1.5 | met | +0.00 |') in table
+    assert ('| vit (86.00) | W4/A4 | full | clamp | 82.00 | 4.00 |  | 0 | '
+            '3.5 | missed | -0.50 |') in table
+    assert '| W4/A8 | full | real | 85.80 | 0.20 |  | 0 | 0.3 | met | +0.10 |' \
+        in table
+    assert '| W3/A4 | full | real | 80.00 | 6.00 |  | 0 |  |  |  |' in table
+    # Other variants and the val split are not scored here.
+    assert '10.00' not in table
+    assert target_loss('W8/A8', 'linear', 'clamp') == 0.3
+    assert target_loss('W3/A4', 'full', 'real') is None
 
 
 @pytest.mark.parametrize('argv,message', [
