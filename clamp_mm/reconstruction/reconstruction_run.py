@@ -21,6 +21,7 @@ from clamp_mm.quant.tensor_quantizer import (TensorQuantizer,
                                              iter_quantizers, set_quant_mode)
 from clamp_mm.search.checkpointing import (capture_rng_states, load_state,
                                            restore_rng_states, save_state)
+from clamp_mm.search.image_refresh import refresh_images
 from clamp_mm.search.mixed_precision import BitBudget
 from .block_data import record_block_batches
 from .block_optimiser import BlockOptimiser
@@ -145,16 +146,9 @@ class ReconstructionRun:
     # ---- one block -------------------------------------------------------------
     def _refresh_images(self) -> None:
         start = time.perf_counter()
-        with torch.enable_grad():
-            images = self.refresh_fn(self.images, self.fp_model, self.model,
+        self.images = refresh_images(self.refresh_fn, self.images,
+                                     self.fp_model, self.model,
                                      self.config.refresh_iterations)
-        if images.shape != self.images.shape:
-            raise ValueError(f'refresh_fn returned images of shape '
-                             f'{tuple(images.shape)}, expected '
-                             f'{tuple(self.images.shape)}')
-        self.images = images.detach()
-        self.model.eval()
-        self.fp_model.eval()
         self.times['refresh'] += time.perf_counter() - start
 
     def _refresh_due(self, index: int) -> bool:

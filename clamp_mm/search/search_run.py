@@ -28,6 +28,7 @@ from .checkpointing import (capture_rng_states, load_state,
 from .config import SearchConfig
 from .fitness import BlockScorer, output_mae
 from .fitness_terms import get_fitness
+from .image_refresh import refresh_images
 from .genome import (Genome, GenomeLayout, GenomeOperators,
                      is_weight_quantizer)
 from .mixed_precision import BitBudget, fit_to_budget
@@ -296,16 +297,9 @@ class SearchRun:
         """
         start = time.perf_counter()
         before = self.disagreement()
-        with torch.enable_grad():
-            images = self.refresh_fn(self.images, self.fp_model, self.model,
+        self.images = refresh_images(self.refresh_fn, self.images,
+                                     self.fp_model, self.model,
                                      self.config.refresh_iterations)
-        if images.shape != self.images.shape:
-            raise ValueError(f'refresh_fn returned images of shape '
-                             f'{tuple(images.shape)}, expected '
-                             f'{tuple(self.images.shape)}')
-        self.images = images.detach()
-        self.model.eval()
-        self.fp_model.eval()
         self.times['refresh'] += time.perf_counter() - start
         return dict(disagreement_before=before)
 
