@@ -19,6 +19,7 @@ from clamp_mm.fileio import tensor_sha256
 from clamp_mm.models.base import find_adapter
 from clamp_mm.quant.tensor_quantizer import (TensorQuantizer,
                                              iter_quantizers, set_quant_mode)
+from clamp_mm.search.calibrated_quantizers import calibrated_quantizers
 from clamp_mm.search.checkpointing import (capture_rng_states, load_state,
                                            restore_rng_states, save_state)
 from clamp_mm.search.image_refresh import refresh_images
@@ -74,12 +75,8 @@ class ReconstructionRun:
         self.refresh_fn = refresh_fn
         self.logger = MMLogger.get_current_instance()
         self.generator = torch.Generator().manual_seed(config.seed)
-        self.quantizers: Dict[str, TensorQuantizer] = dict(
-            iter_quantizers(model))
-        if not any(q.is_calibrated for q in self.quantizers.values()):
-            raise ValueError('the model holds no calibrated quantizer: '
-                             'quantize and calibrate it first (or pass a '
-                             'recipe to calibrate)')
+        self.quantizers: Dict[str, TensorQuantizer] = calibrated_quantizers(
+            model)
         set_quant_mode(model, 'quantize')
         self.start = dict(
             images_sha256=tensor_sha256(self.images),

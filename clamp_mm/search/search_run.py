@@ -22,6 +22,7 @@ from clamp_mm.models.base import find_adapter
 from clamp_mm.quant.tensor_quantizer import (TensorQuantizer,
                                              iter_quantizers, set_quant_mode)
 from clamp_mm.synth.losses import output_disagreement
+from .calibrated_quantizers import calibrated_quantizers
 from .block_cache import record_block_input
 from .checkpointing import (capture_rng_states, load_state,
                             restore_rng_states, save_state)
@@ -73,12 +74,8 @@ class SearchRun:
         self.refresh_fn = refresh_fn
         self.logger = MMLogger.get_current_instance()
         self.generator = torch.Generator().manual_seed(config.seed)
-        self.quantizers: Dict[str, TensorQuantizer] = dict(
-            iter_quantizers(model))
-        if not any(q.is_calibrated for q in self.quantizers.values()):
-            raise ValueError('the model holds no calibrated quantizer: '
-                             'quantize and calibrate it first (or pass a '
-                             'recipe to calibrate)')
+        self.quantizers: Dict[str, TensorQuantizer] = calibrated_quantizers(
+            model)
         # What the search starts from, besides its config: a saved state of
         # other images or other bit-widths (another recipe) is not resumed.
         self.start = dict(
