@@ -10,21 +10,44 @@ from typing import Any, Callable, List
 import torch
 from torch import nn
 
-from clamp_mm.search.block_cache import BlockIO, first_tensor
+from clamp_mm.search.block_cache import BlockIO, detach_nested, first_tensor
 
 
 class _BlockReached(Exception):
     """Raised by a recording hook to end the forward pass early."""
 
 
-def _detach(value: Any) -> Any:
-    if isinstance(value, torch.Tensor):
-        return value.detach()
-    if isinstance(value, (tuple, list)):
-        return type(value)(_detach(v) for v in value)
-    if isinstance(value, dict):
-        return {k: _detach(v) for k, v in value.items()}
-    return value
+def _record(run_forward: Callable[[], Any], block: nn.Module,
+            with_output: bool) -> BlockIO:
+    """The first call of ``block`` during ``run_forward``, the forward pass
+    stopped there (before the block runs, or right after it when its output
+    is wanted)."""
+    found = []
+
+    def record(args, kwargs, output=None):
+        found.append(BlockIO(
+            detach_nested(args), detach_nested(kwargs),
+            None if output is None else first_tensor(output).detach()))
+        raise _BlockReached
+
+    if with_output:
+        handle = block.register_forward_hook(
+            lambda module, args, kwargs, output: record(args, kwargs, output),
+            with_kwargs=True)
+    else:
+        handle = block.register_forward_pre_hook(
+            lambda module, args, kwargs: record(args, kwargs),
+            with_kwargs=True)
+    try:
+        run_forward()
+    except _BlockReached:
+        pass
+    finally:
+        handle.remove()
+    if not found:
+        raise RuntimeError(f'{type(block).__name__} was not called by the '
+                           'forward pass')
+    return found[0]
 
 
 @torch.no_grad()
@@ -34,47 +57,14 @@ def record_input(run_forward: Callable[[], Any], block: nn.Module) -> BlockIO:
     Raises:
         RuntimeError: When ``run_forward`` never calls the block.
     """
-    found = []
-
-    def hook(module, args, kwargs):
-        found.append(BlockIO(_detach(args), _detach(kwargs), None))
-        raise _BlockReached
-
-    handle = block.register_forward_pre_hook(hook, with_kwargs=True)
-    try:
-        run_forward()
-    except _BlockReached:
-        pass
-    finally:
-        handle.remove()
-    if not found:
-        raise RuntimeError(f'{type(block).__name__} was not called by the '
-                           'forward pass')
-    return found[0]
+    return _record(run_forward, block, with_output=False)
 
 
 @torch.no_grad()
 def record_call(run_forward: Callable[[], Any], block: nn.Module) -> BlockIO:
     """The arguments of ``block`` and what it returns (first tensor) when
     ``run_forward`` runs."""
-    found = []
-
-    def hook(module, args, kwargs, output):
-        found.append(BlockIO(_detach(args), _detach(kwargs),
-                             first_tensor(output).detach()))
-        raise _BlockReached
-
-    handle = block.register_forward_hook(hook, with_kwargs=True)
-    try:
-        run_forward()
-    except _BlockReached:
-        pass
-    finally:
-        handle.remove()
-    if not found:
-        raise RuntimeError(f'{type(block).__name__} was not called by the '
-                           'forward pass')
-    return found[0]
+    return _record(run_forward, block, with_output=True)
 
 
 @dataclass

@@ -33,15 +33,16 @@ def first_tensor(output: Any) -> torch.Tensor:
     return output
 
 
-def _detach(value: Any) -> Any:
+def detach_nested(value: Any) -> Any:
+    """``value`` with every tensor in it (tuples, lists, dicts) detached."""
     if isinstance(value, torch.Tensor):
         return value.detach()
     if isinstance(value, tuple):
-        return tuple(_detach(v) for v in value)
+        return tuple(detach_nested(v) for v in value)
     if isinstance(value, list):
-        return [_detach(v) for v in value]
+        return [detach_nested(v) for v in value]
     if isinstance(value, dict):
-        return {k: _detach(v) for k, v in value.items()}
+        return {k: detach_nested(v) for k, v in value.items()}
     return value
 
 
@@ -72,7 +73,7 @@ def record_block_io(run_forward: Callable[[], Any],
 
         def hook(module, args, kwargs, output):
             calls[name] += 1
-            records[name] = BlockIO(_detach(args), _detach(kwargs),
+            records[name] = BlockIO(detach_nested(args), detach_nested(kwargs),
                                     first_tensor(output).detach())
 
         return hook
@@ -90,7 +91,7 @@ def record_block_io(run_forward: Callable[[], Any],
     if wrong:
         raise RuntimeError(f'each block must run exactly once per forward; '
                            f'calls per block: {wrong}')
-    return records, _detach(model_output)
+    return records, detach_nested(model_output)
 
 
 @torch.no_grad()

@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict, List, Sequence, Tuple
 import torch
 from torch import nn
 
-from .block_cache import _detach
+from .block_cache import detach_nested
 
 
 class _ReturnRecorded:
@@ -53,7 +53,7 @@ class RestOfNetwork:
 
             def hook(module, args, output):
                 order.append(block_name)
-                outputs[block_name] = _detach(output)
+                outputs[block_name] = detach_nested(output)
 
             return hook
 
