@@ -89,6 +89,11 @@ MODEL_SPECS: Dict[str, ModelSpec] = {
         'mask_rcnn', 'configs/dense/mask-rcnn_swin-nano_fpn_composite-128.py',
         'checkpoints/mask-rcnn_swin-nano_fpn_composite-128.pth', 'detection',
         'mmdet', ('coco/bbox_mAP', 'coco/segm_mAP'), (128, 128)),
+    'cascade_mask_rcnn': ModelSpec(
+        'cascade_mask_rcnn',
+        'configs/dense/cascade-mask-rcnn_swin-nano_fpn_composite-128.py',
+        'checkpoints/cascade-mask-rcnn_swin-nano_fpn_composite-128.pth',
+        'detection', 'mmdet', ('coco/bbox_mAP', 'coco/segm_mAP'), (128, 128)),
     'upernet': ModelSpec(
         'upernet', 'configs/dense/upernet_swin-nano_composite-128.py',
         'checkpoints/upernet_swin-nano_composite-128.pth', 'segmentation',

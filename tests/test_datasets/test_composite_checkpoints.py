@@ -20,6 +20,8 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DENSE_MODELS = [
     ('configs/dense/mask-rcnn_swin-nano_fpn_composite-128.py',
      'checkpoints/mask-rcnn_swin-nano_fpn_composite-128.pth'),
+    ('configs/dense/cascade-mask-rcnn_swin-nano_fpn_composite-128.py',
+     'checkpoints/cascade-mask-rcnn_swin-nano_fpn_composite-128.pth'),
     ('configs/dense/upernet_swin-nano_composite-128.py',
      'checkpoints/upernet_swin-nano_composite-128.pth'),
 ]

@@ -1,12 +1,13 @@
 """tools/quantize.py end to end on the project's real-data ground.
 
-The trained Fashion-MNIST ViT and the small Mask R-CNN / UperNet trained on
-the composite sets, quantized at W8/A8 with a short CLAMP run, evaluated by
-the task's own metric (mmpretrain Accuracy, mmdet CocoMetric, mmseg
-IoUMetric) beside FP. The tolerances are the claim: 8-bit weights and
-activations calibrated on synthetic images alone keep the FP quality
-within them. Skipped until the checkpoints exist (tools/train_classifier.py,
-tools/train_dense.py); minutes on 2 CPU cores, hence slow.
+The trained Fashion-MNIST ViT and the small Mask R-CNN, Cascade Mask R-CNN
+and UperNet trained on the composite sets, quantized at W8/A8 with a short
+CLAMP run, evaluated by the task's own metric (mmpretrain Accuracy, mmdet
+CocoMetric, mmseg IoUMetric) beside FP. The tolerances are the claim:
+8-bit weights and activations calibrated on synthetic images alone keep
+the FP quality within them. Skipped until the checkpoints exist
+(tools/train_classifier.py, tools/train_dense.py); minutes on 2 CPU cores,
+hence slow.
 """
 import importlib.util
 import os
@@ -74,8 +75,11 @@ def test_fashion_mnist_vit_w8a8_keeps_top1(tmp_path):
                metrics['fp/accuracy/top1']) <= 1.0
 
 
-def test_composite_mask_rcnn_w8a8_keeps_box_and_mask_map(tmp_path):
-    name = 'mask-rcnn_swin-nano_fpn_composite-128'
+@pytest.mark.parametrize('name', [
+    'mask-rcnn_swin-nano_fpn_composite-128',
+    'cascade-mask-rcnn_swin-nano_fpn_composite-128'
+])
+def test_composite_detector_w8a8_keeps_box_and_mask_map(tmp_path, name):
     checkpoint = require(f'{name}.pth')
     metrics = run_quantize(f'configs/dense_quant/{name}_clamp_w8a8.py',
                            checkpoint, str(tmp_path))
