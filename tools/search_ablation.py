@@ -84,6 +84,9 @@ def parse_args(argv=None):
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--passes', type=int, default=2)
     parser.add_argument('--generator-iterations', type=int, default=500)
+    parser.add_argument('--num-images', type=int, default=32,
+                        help='synthetic images the search scores on. '
+                        'Defaults to 32 (the method\'s).')
     parser.add_argument('--refresh', action='store_true',
                         help='cyclic adaptation (refresh with the CLAMP '
                         'generator) for variants that do not set '
@@ -107,6 +110,9 @@ def parse_args(argv=None):
                             if k != REFRESHER_KEY})
         if args.passes < 1:
             raise ValueError(f'--passes must be >= 1, got {args.passes}')
+        if args.num_images < 1:
+            raise ValueError(f'--num-images must be >= 1, got '
+                             f'{args.num_images}')
     except (ValueError, SyntaxError, TypeError) as error:
         parser.exit(2, f'{parser.prog}: error: {error}\n')
     return args
@@ -142,10 +148,11 @@ def main(argv=None) -> int:
     generator = _build_generator(generator_cfg)
     os.makedirs(args.work_dir, exist_ok=True)
     generation_start = time.perf_counter()
+    count = '' if args.num_images == 32 else f'_n{args.num_images}'
     images = SyntheticImageDataset.load_or_generate(
         osp.join(args.work_dir, f'{args.model}_clamp_seed{args.seed}_'
-                 f'it{args.generator_iterations}.pth'), generator, adapter,
-        32, overwrite=True).images
+                 f'it{args.generator_iterations}{count}.pth'), generator,
+        adapter, args.num_images, overwrite=True).images
     generation_s = time.perf_counter() - generation_start
     weight_bits, act_bits = SETTINGS[args.setting]
     start_model = copy.deepcopy(fp_model)
@@ -200,6 +207,7 @@ def main(argv=None) -> int:
                    else repr(recipe),
                    generation_s=generation_s,
                    seed=args.seed, passes=args.passes, refresh=args.refresh,
+                   num_images=args.num_images,
                    threads=torch.get_num_threads(),
                    command='python tools/search_ablation.py ' + ' '.join(
                        shlex.quote(a) for a in (argv or sys.argv[1:])),

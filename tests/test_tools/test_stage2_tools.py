@@ -45,6 +45,8 @@ def test_variants_parse_literals_and_dicts():
      'is not a literal'),
     ('search_ablation', ['--variants', 'a:refresher=3'],
      'refresher must be a dict'),
+    ('search_ablation', ['--variants', 'a', '--num-images', '0'],
+     '--num-images must be >= 1, got 0'),
     ('time_pipeline', ['--search-option', 'population_size=0'],
      'population_size must be an int >= 2, got 0'),
     ('time_pipeline', ['--search-option', "fitness='top1'"],
