@@ -89,7 +89,9 @@ val_dataloader = dict(
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
-max_iters = 2500
+# 2,500 iterations reached mIoU 27.6 with the decode loss still falling;
+# 1.6 times as long (what fits 60 CPU-minutes), same recipe otherwise.
+max_iters = 4000
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 # The heads start from scratch: a larger step than the fine-tuning recipe's
 # 6e-5, while the pretrained backbone moves at a quarter of it. 1000
