@@ -91,6 +91,14 @@ class SearchConfig:
             docs/fitness_diagnostic.md; the default won the validation
             search ablation (docs/search_stage2.md). Defaults to
             ``'info_nce'``.
+        output_guard (bool): Keep a block visit's result only if the whole
+            model's output disagrees no more with the FP model's on the
+            current images than before the visit (KL of the logits, or
+            1 - cosine of the features: the refresh's adaptive term);
+            otherwise the block goes back to its state before the visit.
+            Guards the block-local fitness against changes that hurt the
+            model output (two quantized forwards per visit). Defaults to
+            False.
         cyclic_adaptation (bool): Refresh the synthetic images during the
             search (method.md section 4); False for the ablation. Defaults
             to True.
@@ -131,6 +139,7 @@ class SearchConfig:
     temperature: float = 0.2
     output_mae_weight: float = 1.0
     fitness: str = 'info_nce'
+    output_guard: bool = False
     cyclic_adaptation: bool = True
     refresh_every_cycles: Optional[int] = None
     refresh_iterations: int = DEFAULT_REFRESH_ITERATIONS

@@ -363,6 +363,7 @@ class SearchRun:
                            file=sys.stdout) if config.progress_bar else None)
         population = self.populations.get(name)
         monitor = RoundingLevelMonitor(layout, block)
+        before_visit = layout.read()
         for cycle in range(config.cycles):
             refresh = self._refresh_due(visit_index * config.cycles + cycle)
             refresh_stats = {}
@@ -417,7 +418,31 @@ class SearchRun:
                     if refresh else ''))
         if bar is not None:
             sys.stdout.write('\n')
-        layout.write(population.best)
+        if config.output_guard:
+            self._guard_visit(layout, before_visit, population.best)
+        else:
+            layout.write(population.best)
+
+    def _guard_visit(self, layout: GenomeLayout, before_visit: Genome,
+                     best: Genome) -> None:
+        """Write ``best`` unless it raises the model-output disagreement
+        on the current images above ``before_visit``'s (see
+        ``SearchConfig.output_guard``); record the outcome in the history.
+        """
+        layout.write(before_visit)
+        before = self.disagreement()
+        layout.write(best)
+        after = self.disagreement()
+        kept = after <= before
+        if not kept:
+            layout.write(before_visit)
+        self.counters['visits_undone'] = (
+            self.counters.get('visits_undone', 0) + int(not kept))
+        self.history[-1].update(guard_before=before, guard_after=after,
+                                visit_kept=kept)
+        self.logger.info(
+            f'output guard: FP/quantized disagreement {before:.4f} -> '
+            f'{after:.4f}: visit ' + ('kept' if kept else 'undone'))
 
     def execute(self) -> SearchResult:
         """Run (or continue) the search; return its result."""
