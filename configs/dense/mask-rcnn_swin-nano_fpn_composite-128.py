@@ -3,13 +3,12 @@
 # Inherits mmdet's own Swin-T Mask R-CNN recipe and shrinks widths, depths,
 # heads and resolution so that it trains from scratch on one CPU thread.
 # Build the data first: python tools/make_composite_datasets.py
-_base_ = 'mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py'
+_base_ = [
+    'mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py',
+    '../_base_/datasets/composite_coco_128.py'
+]
 
-classes = ('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal',
-           'Shirt', 'Sneaker', 'Bag', 'Ankle boot')
-metainfo = dict(classes=classes)
-num_classes = len(classes)
-image_size = 128
+num_classes = len(_base_.composite_classes)
 embed_dims = 48
 fpn_channels = 64
 
@@ -47,47 +46,15 @@ model = dict(
         rcnn=dict(sampler=dict(num=64))),
     test_cfg=dict(rpn=dict(nms_pre=500, max_per_img=100)))
 
-data_root = 'data/composite/coco/'
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='Resize', scale=(image_size, image_size), keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs')
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(image_size, image_size), keep_ratio=True),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(
-        type='PackDetInputs',
-        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                   'scale_factor'))
-]
-# Worker processes would compete for the one CPU thread training uses.
-train_dataloader = dict(
-    batch_size=2,
-    num_workers=0,
-    persistent_workers=False,
-    dataset=dict(
-        data_root=data_root,
-        metainfo=metainfo,
-        ann_file='annotations/instances_train.json',
-        data_prefix=dict(img='images/train/'),
-        filter_cfg=dict(filter_empty_gt=True, min_size=4),
-        pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=4,
-    num_workers=0,
-    persistent_workers=False,
-    dataset=dict(
-        data_root=data_root,
-        metainfo=metainfo,
-        ann_file='annotations/instances_val.json',
-        data_prefix=dict(img='images/val/'),
-        pipeline=test_pipeline))
+# The data (configs/_base_/datasets/composite_coco_128.py), under the
+# names the recipe uses.
+data_root = _base_.composite_data_root
+train_pipeline = _base_.composite_train_pipeline
+test_pipeline = _base_.composite_test_pipeline
+train_dataloader = _base_.composite_train_dataloader
+val_dataloader = _base_.composite_val_dataloader
 test_dataloader = val_dataloader
-val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
+val_evaluator = _base_.composite_val_evaluator
 test_evaluator = val_evaluator
 
 max_epochs = 4
