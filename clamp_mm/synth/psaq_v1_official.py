@@ -72,7 +72,8 @@ def official_similarity_entropy(sets: torch.Tensor, num_images: int,
     similarity = F.cosine_similarity(tokens.unsqueeze(1),
                                      tokens.unsqueeze(2), dim=3)
     samples = similarity.reshape(num_images, -1)
-    start, end = float(samples.min()), float(samples.max())
+    bounds = samples.detach()  # the grid's ends carry no gradient
+    start, end = float(bounds.min()), float(bounds.max())
     points = torch.linspace(start, end, num_points, device=samples.device,
                             dtype=samples.dtype).repeat(num_images, 1)
     variance = bandwidth**2
