@@ -15,8 +15,8 @@ from mmengine.logging import MMLogger
 from torch import nn
 
 from clamp_mm.models import calibrate_observers, find_adapter
-from clamp_mm.pipeline import (StageMeter, build_in_scope, cost_report,
-                               quantize_model)
+from clamp_mm.pipeline import (StageMeter, build_in_scope,
+                               float_cost_report, quantize_model)
 from clamp_mm.quant import QuantRecipe, set_quant_mode
 from clamp_mm.quant.tensor_quantizer import iter_quantizers
 from clamp_mm.registry import GENERATORS
@@ -197,9 +197,6 @@ class CellRunner:
                                     config, seed)
         self.logger = MMLogger.get_current_instance()
 
-    def _cost(self, model: nn.Module, adapter) -> dict:
-        return cost_report(model, adapter, self.spec.resolution)
-
     def run(self, method: MethodSpec, setting: str) -> dict:
         """Run one cell; return its record (plain JSON-able data)."""
         torch.manual_seed(self.seed)
@@ -211,7 +208,8 @@ class CellRunner:
             with meter.stage('evaluate'):
                 metrics = self.task.evaluate(self.fp_model, self.adapter)
             record.update(metrics=metrics, fp_metrics=metrics,
-                          cost=self._cost(self.fp_model, self.adapter),
+                          cost=float_cost_report(self.fp_model,
+                                                 self.spec.resolution),
                           avg_weight_bits=32.0, avg_activation_bits=32.0)
         else:
             record.update(self._run_quantized(method, setting, meter))

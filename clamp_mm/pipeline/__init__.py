@@ -9,7 +9,7 @@ loop in ``clamp_mm.engine``, the benchmark, the tools): one call,
 """
 from .adapter_quantize import quantize
 from .building import build_in_scope
-from .cost import cost_report
+from .cost import cost_report, float_cost_report
 from .loop_config import QuantLoopConfig
 from .clamp_pipeline import (SEARCH_DIR, SYNTHETIC_IMAGES_FILE,
                              build_calibrator, quantize_model)
@@ -20,7 +20,8 @@ from .stage_meter import StageMeter
 from .synthesis import synthesize
 
 __all__ = [
-    'build_calibrator', 'build_in_scope', 'cost_report', 'load_quantized',
+    'build_calibrator', 'build_in_scope', 'cost_report', 'float_cost_report',
+    'load_quantized',
     'QuantizationResult', 'QuantLoopConfig', 'quantize', 'quantize_model',
     'read_quantized', 'save_quantized', 'SEARCH_DIR', 'StageMeter',
     'SYNTHETIC_IMAGES_FILE', 'synthesize'

@@ -200,7 +200,7 @@ def quantize_model(model: nn.Module,
     result = QuantizationResult(
         model=model, adapter=adapter, recipe=recipe, images=images,
         metadata=metadata, reused_images=reused, search=search,
-        cost=cost_report(model, adapter, resolution),
+        cost=cost_report(model, adapter, tuple(images.shape[-2:])),
         stage_seconds=dict(meter.seconds), mixed_precision=mixed)
     if report and work_dir is not None and dist.is_main_process():
         from clamp_mm.report import report_quantization

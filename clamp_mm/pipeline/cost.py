@@ -1,11 +1,13 @@
 """The cost report of a (quantized) model: size and bit-operations per
 image."""
+import copy
 from typing import Optional, Sequence
 
 import torch
 from torch import nn
 
-from clamp_mm.models.base import ModelAdapter
+from clamp_mm.models.base import ModelAdapter, find_adapter
+from clamp_mm.quant import QuantRecipe, quantize
 from clamp_mm.quant.report import model_cost
 from clamp_mm.synth.base_generator import resolve_resolution
 
@@ -38,3 +40,35 @@ def cost_report(model: nn.Module,
     return dict(size_mb=cost.size_mb, float_size_mb=cost.float_size_mb,
                 gbops=cost.bops / 1e9, float_gbops=cost.float_bops / 1e9,
                 gmacs=cost.macs / 1e9, resolution=[height, width])
+
+
+def float_cost_report(model: nn.Module,
+                      resolution: Optional[Sequence[int]] = None,
+                      recipe: Optional[QuantRecipe] = None) -> dict:
+    """:func:`cost_report` of a float model, counted as for its quantized
+    copies.
+
+    A float attention hides its two matmuls (q k^T, probabilities x v)
+    inside one fused call that no hook sees, so the float model itself
+    would be counted without them. A copy with the quantized modules
+    swapped in (no calibration, quantizers off) is measured instead and
+    its float figures are returned: they equal the ``float_*`` fields of
+    every quantized model made from ``model`` with the same recipe scope.
+
+    Args:
+        model (nn.Module): The float model (not modified).
+        resolution (Sequence[int], optional): (H, W) of the image. Defaults
+            to None (the adapter's input size).
+        recipe (QuantRecipe, optional): Decides which layers the copy
+            swaps (bits do not matter). Defaults to None (``QuantRecipe()``).
+
+    Returns:
+        dict: The fields of :func:`cost_report`, with ``size_mb`` and
+        ``gbops`` equal to ``float_size_mb`` and ``float_gbops``.
+    """
+    swapped = copy.deepcopy(model)
+    adapter = find_adapter(swapped)
+    quantize(swapped, recipe, adapter=adapter)
+    cost = cost_report(swapped, adapter, resolution)
+    return dict(cost, size_mb=cost['float_size_mb'],
+                gbops=cost['float_gbops'])

@@ -26,7 +26,7 @@ class QuantizationResult:
         search (clamp_mm.search.SearchResult, optional): The calibrator's
             result; None when the observers alone calibrated.
         cost (dict): :func:`clamp_mm.pipeline.cost_report` of the
-            quantized model.
+            quantized model at the calibration images' resolution.
         stage_seconds (dict[str, float]): Wall seconds per stage
             (``synthesize``, ``calibrate``, ``search``).
         mixed_precision (bool): A mixed-precision search chose the

@@ -1,12 +1,14 @@
 """clamp_mm.quantize_model: the whole pipeline without a Runner, on CPU."""
+import copy
 import os.path as osp
 
 import pytest
 import torch
 
 import clamp_mm
-from clamp_mm.models import calibrate_observers
-from clamp_mm.pipeline import SYNTHETIC_IMAGES_FILE, QuantizationResult
+from clamp_mm.models import calibrate_observers, find_adapter
+from clamp_mm.pipeline import (SYNTHETIC_IMAGES_FILE, QuantizationResult,
+                               cost_report, float_cost_report)
 from clamp_mm.quant import iter_quantizers
 from clamp_mm.search import EvolutionaryCalibrator, SearchConfig
 from clamp_mm.synth import ClampGenerator
@@ -159,3 +161,36 @@ def test_the_api_is_served_from_the_top_level(name):
     assert getattr(clamp_mm, name) is getattr(clamp_mm.pipeline, name)
     with pytest.raises(AttributeError, match='no_such_name'):
         clamp_mm.no_such_name  # noqa: B018
+
+
+def test_cost_is_counted_at_the_resolution_of_the_images_given():
+    """Images at another size than the model's default (a detector
+    calibrated at 128 px) are costed at their own size."""
+    from timm.models.vision_transformer import VisionTransformer
+    torch.manual_seed(0)
+    model = VisionTransformer(img_size=32, patch_size=8, embed_dim=16,
+                              depth=2, num_heads=2, mlp_ratio=2,
+                              num_classes=10, dynamic_img_size=True).eval()
+    default = clamp_mm.quantize_model(copy.deepcopy(model), calibrator=None,
+                                      images=torch.randn(2, 3, 32, 32))
+    larger = clamp_mm.quantize_model(model, calibrator=None,
+                                     images=torch.randn(2, 3, 64, 64))
+    assert larger.cost['resolution'] == [64, 64]
+    # Four times the tokens: more than four times the MACs (attention).
+    assert larger.cost['gmacs'] > 4 * default.cost['gmacs']
+
+
+def test_float_cost_counts_what_the_quantized_cost_counts():
+    model = tiny_vit()
+    float_cost = float_cost_report(model)
+    quantized = clamp_mm.quantize_model(tiny_vit(), calibrator=None,
+                                        images=torch.randn(2, 3, 32, 32))
+    for field in ('gmacs', 'float_gbops', 'float_size_mb', 'resolution'):
+        assert float_cost[field] == quantized.cost[field], field
+    assert float_cost['gbops'] == float_cost['float_gbops']
+    assert float_cost['size_mb'] == float_cost['float_size_mb']
+    # The float model itself hides its attention matmuls from the hooks.
+    plain = cost_report(model, find_adapter(model))
+    assert float_cost['gmacs'] > plain['gmacs']
+    # ... and was not modified.
+    assert not any(True for _ in iter_quantizers(model))
