@@ -125,6 +125,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='Markdown file appended to the report')
     parser.add_argument('--report-only', action='store_true',
                         help='rebuild report and figures from --results')
+    parser.add_argument('--recount-cost', action='store_true',
+                        help='with --report-only: count the size and BOPs '
+                        'of every cell again from its recorded bits (after '
+                        'a change to how costs are counted)')
     parser.add_argument('--merge', nargs='+', default=[],
                         metavar='RESULTS_JSON',
                         help='with --report-only: add the cells of other '
@@ -159,6 +163,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                          'with N a whole number, e.g. psaq_v1=100')
         budgets[source] = int(budget)
     args.source_iterations = budgets
+    for option in ('merge', 'recount_cost'):
+        if getattr(args, option) and not args.report_only:
+            parser.error(f"--{option.replace('_', '-')} needs --report-only "
+                         '(it rebuilds the report of recorded results)')
     dense = [key for key in args.models if MODEL_SPECS[key].is_dense]
     if args.eval_split != 'test' and dense and not args.report_only:
         parser.error(f'--eval-split {args.eval_split}: only the Fashion-MNIST '
@@ -261,6 +269,10 @@ def main(argv=None) -> dict:
         for path in args.merge:
             with open(path) as file:
                 merge_payload(payload, json.load(file), path)
+        if args.recount_cost:
+            from clamp_mm.benchmark.recount import recount_costs
+            print(f'recounted the cost of {recount_costs(payload)} cells',
+                  flush=True)
         payload['run']['report_command'] = ' '.join(
             shlex.quote(part) for part in ['python'] +
             (sys.argv if argv is None else ['tools/benchmark.py'] + argv))

@@ -218,7 +218,27 @@ def test_merge_keeps_first_cell_and_adds_new_ones():
     assert 'second' in payload['run']['command']
 
 
+def test_recount_gives_float_and_quantized_cells_one_count():
+    from clamp_mm.benchmark.recount import recount_costs
+    payload = dict(records=[
+        record('fp', 'W8/A8', 80.0), record('real', 'W8/A8', 79.0),
+        record('real', 'W4/A4', 70.0),
+        record('mixed', 'W4/A4', 71.0,
+               weight_bits_per_layer={'backbone.layers.0.attn.qkv': 8})])
+    assert recount_costs(payload) == 4
+    fp, w8, w4, mixed = (r['cost'] for r in payload['records'])
+    # The same layers and matmuls are counted in every cell.
+    assert fp['gbops'] == fp['float_gbops'] == w8['float_gbops']
+    assert fp['gmacs'] == w8['gmacs'] == w4['gmacs'] == mixed['gmacs']
+    assert w4['gbops'] < w8['gbops'] < fp['gbops']
+    assert w4['size_mb'] < w8['size_mb'] < fp['size_mb']
+    # One layer kept at 8 bits: larger than plain W4/A4.
+    assert w4['size_mb'] < mixed['size_mb'] < w8['size_mb']
+
+
 @pytest.mark.parametrize('option, shown', [
+    (['--recount-cost'], '--recount-cost needs --report-only'),
+    (['--merge', 'x.json'], '--merge needs --report-only'),
     (['--source-iterations', 'psaq_v1'], "'psaq_v1'"),
     (['--source-iterations', 'gaussian=100'], "'gaussian'"),
     (['--generator-iterations', '2'], 'generator_iterations=2'),

@@ -1,0 +1,60 @@
+"""Recount the size and BOPs of recorded benchmark cells.
+
+A cell's cost depends only on the model's layers and the bit-widths the
+cell recorded, not on its calibration, so it can be counted again without
+rerunning the cell: after a change to how costs are counted, the reports
+of earlier runs are brought in line with new runs this way.
+"""
+from typing import Dict
+
+from torch import nn
+
+from clamp_mm.models import find_adapter
+from clamp_mm.pipeline import cost_report, float_cost_report
+from clamp_mm.quant import QuantRecipe, quantize
+from clamp_mm.quant.tensor_quantizer import iter_quantizers
+from clamp_mm.search.genome import is_weight_quantizer
+from .methods import SETTINGS
+from .tasks import MODEL_SPECS, load_float_model
+
+
+def quantized_cost(fp_model: nn.Module, record: dict, resolution) -> dict:
+    """The cost of a quantized cell: its setting's bits, or the per-layer
+    weight bits a mixed-precision cell recorded."""
+    import copy
+    weight_bits, act_bits = SETTINGS[record['setting']]
+    model = copy.deepcopy(fp_model)
+    adapter = find_adapter(model)
+    quantize(model, QuantRecipe(weight_bits=weight_bits, act_bits=act_bits),
+             adapter=adapter)
+    per_layer = record.get('weight_bits_per_layer') or {}
+    for name, quantizer in iter_quantizers(model):
+        layer = name.rsplit('.weight_quantizer', 1)[0]
+        if is_weight_quantizer(name, quantizer) and layer in per_layer:
+            quantizer.set_bits(per_layer[layer])
+    return cost_report(model, adapter, resolution)
+
+
+def recount_costs(payload: dict) -> int:
+    """Replace the ``cost`` of every record of ``payload`` in place.
+
+    Args:
+        payload (dict): Benchmark results (``records`` of known models).
+
+    Returns:
+        int: Number of records recounted.
+    """
+    models: Dict[str, nn.Module] = {}
+    for record in payload['records']:
+        spec = MODEL_SPECS[record['model']]
+        if spec.key not in models:
+            # Shapes decide the counts: the weights need not be loaded.
+            models[spec.key] = load_float_model(spec,
+                                                allow_random_init=True)[0]
+        fp_model = models[spec.key]
+        if record['method'] == 'fp':
+            record['cost'] = float_cost_report(fp_model, spec.resolution)
+        else:
+            record['cost'] = quantized_cost(fp_model, record,
+                                            spec.resolution)
+    return len(payload['records'])
