@@ -9,11 +9,8 @@ from typing import Dict
 
 from torch import nn
 
-from clamp_mm.models import find_adapter
-from clamp_mm.pipeline import cost_report, float_cost_report
-from clamp_mm.quant import QuantRecipe, quantize
-from clamp_mm.quant.tensor_quantizer import iter_quantizers
-from clamp_mm.search.genome import is_weight_quantizer
+from clamp_mm.pipeline import float_cost_report, swapped_cost_report
+from clamp_mm.quant import QuantRecipe
 from .methods import SETTINGS
 from .tasks import MODEL_SPECS, load_float_model
 
@@ -21,18 +18,12 @@ from .tasks import MODEL_SPECS, load_float_model
 def quantized_cost(fp_model: nn.Module, record: dict, resolution) -> dict:
     """The cost of a quantized cell: its setting's bits, or the per-layer
     weight bits a mixed-precision cell recorded."""
-    import copy
     weight_bits, act_bits = SETTINGS[record['setting']]
-    model = copy.deepcopy(fp_model)
-    adapter = find_adapter(model)
-    quantize(model, QuantRecipe(weight_bits=weight_bits, act_bits=act_bits),
-             adapter=adapter)
     per_layer = record.get('weight_bits_per_layer') or {}
-    for name, quantizer in iter_quantizers(model):
-        layer = name.rsplit('.weight_quantizer', 1)[0]
-        if is_weight_quantizer(name, quantizer) and layer in per_layer:
-            quantizer.set_bits(per_layer[layer])
-    return cost_report(model, adapter, resolution)
+    recipe = QuantRecipe(weight_bits=weight_bits, act_bits=act_bits,
+                         overrides={layer: dict(weight_bits=bits)
+                                    for layer, bits in per_layer.items()})
+    return swapped_cost_report(fp_model, recipe, resolution)
 
 
 def recount_costs(payload: dict) -> int:

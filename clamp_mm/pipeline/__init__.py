@@ -9,7 +9,7 @@ loop in ``clamp_mm.engine``, the benchmark, the tools): one call,
 """
 from .adapter_quantize import quantize
 from .building import build_in_scope
-from .cost import cost_report, float_cost_report
+from .cost import cost_report, float_cost_report, swapped_cost_report
 from .loop_config import QuantLoopConfig
 from .clamp_pipeline import (SEARCH_DIR, SYNTHETIC_IMAGES_FILE,
                              build_calibrator, quantize_model)
@@ -24,5 +24,5 @@ __all__ = [
     'load_quantized',
     'QuantizationResult', 'QuantLoopConfig', 'quantize', 'quantize_model',
     'read_quantized', 'save_quantized', 'SEARCH_DIR', 'StageMeter',
-    'SYNTHETIC_IMAGES_FILE', 'synthesize'
+    'swapped_cost_report', 'SYNTHETIC_IMAGES_FILE', 'synthesize'
 ]

@@ -42,6 +42,30 @@ def cost_report(model: nn.Module,
                 gmacs=cost.macs / 1e9, resolution=[height, width])
 
 
+def swapped_cost_report(model: nn.Module,
+                        recipe: Optional[QuantRecipe] = None,
+                        resolution: Optional[Sequence[int]] = None) -> dict:
+    """:func:`cost_report` of a copy of ``model`` with the quantized modules
+    of ``recipe`` swapped in (no calibration: counts need shapes and bits
+    only).
+
+    Args:
+        model (nn.Module): The float model (not modified).
+        recipe (QuantRecipe, optional): Which layers are swapped and their
+            bits (``overrides`` included). Defaults to None
+            (``QuantRecipe()``).
+        resolution (Sequence[int], optional): (H, W) of the image. Defaults
+            to None (the adapter's input size).
+
+    Returns:
+        dict: The fields of :func:`cost_report`.
+    """
+    swapped = copy.deepcopy(model)
+    adapter = find_adapter(swapped)
+    quantize(swapped, recipe, adapter=adapter)
+    return cost_report(swapped, adapter, resolution)
+
+
 def float_cost_report(model: nn.Module,
                       resolution: Optional[Sequence[int]] = None,
                       recipe: Optional[QuantRecipe] = None) -> dict:
@@ -50,10 +74,10 @@ def float_cost_report(model: nn.Module,
 
     A float attention hides its two matmuls (q k^T, probabilities x v)
     inside one fused call that no hook sees, so the float model itself
-    would be counted without them. A copy with the quantized modules
-    swapped in (no calibration, quantizers off) is measured instead and
-    its float figures are returned: they equal the ``float_*`` fields of
-    every quantized model made from ``model`` with the same recipe scope.
+    would be counted without them. The :func:`swapped_cost_report` of a
+    copy is taken instead and its float figures are returned: they equal
+    the ``float_*`` fields of every quantized model made from ``model`` with
+    the same recipe scope.
 
     Args:
         model (nn.Module): The float model (not modified).
@@ -66,9 +90,6 @@ def float_cost_report(model: nn.Module,
         dict: The fields of :func:`cost_report`, with ``size_mb`` and
         ``gbops`` equal to ``float_size_mb`` and ``float_gbops``.
     """
-    swapped = copy.deepcopy(model)
-    adapter = find_adapter(swapped)
-    quantize(swapped, recipe, adapter=adapter)
-    cost = cost_report(swapped, adapter, resolution)
+    cost = swapped_cost_report(model, recipe, resolution)
     return dict(cost, size_mb=cost['float_size_mb'],
                 gbops=cost['float_gbops'])
