@@ -57,7 +57,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--methods', nargs='+', default=['all'],
                         help='method keys or "all" (default): fp real '
                         'gaussian psaq_v1 psaq_v2 clamp_stage1 clamp_search '
-                        'clamp_full mixed')
+                        'clamp_full mixed; the block reconstructions '
+                        'real_recon clamp_recon only when named')
     parser.add_argument('--settings', nargs='+',
                         default=list(DEFAULT_SETTINGS),
                         help='W8/A8 W4/A8 W4/A4 W3/A4 (or w4a4 ...)')
@@ -91,6 +92,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='any other SearchConfig field, e.g. '
                         'mutation_range_low_bits=0.05 (value read as a '
                         'Python literal)')
+    parser.add_argument('--reconstruction-option', nargs='+', default=[],
+                        metavar='FIELD=VALUE',
+                        help='BlockReconstructionCalibrator field of the '
+                        'real_recon / clamp_recon methods, e.g. '
+                        'iterations=200 (value read as a Python literal)')
     parser.add_argument('--num-test', type=int, default=None,
                         help='score on the first N images of the scored '
                         'split (default: all; 500 with --quick)')
@@ -144,17 +150,12 @@ def parse_args(argv=None) -> argparse.Namespace:
             parser.error(f'--checkpoint {item!r}: expected MODEL=PATH with '
                          f'MODEL one of {list(MODEL_SPECS)}')
         args.checkpoints[model] = path
-    args.search_options = {}
-    for item in args.search_option:
-        name, separator, value = item.partition('=')
-        try:
-            args.search_options[name] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            separator = ''
-        if not separator or not name:
-            parser.error(f'--search-option {item!r}: expected FIELD=VALUE '
-                         'with VALUE a Python literal, e.g. '
-                         'mutation_range_low_bits=0.05')
+    args.search_options = _literal_options(parser, '--search-option',
+                                           args.search_option,
+                                           'mutation_range_low_bits=0.05')
+    args.reconstruction_options = _literal_options(
+        parser, '--reconstruction-option', args.reconstruction_option,
+        'iterations=200')
     budgets = {}
     for item in args.source_iterations:
         source, separator, budget = item.partition('=')
@@ -182,6 +183,21 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+def _literal_options(parser, flag, items, example) -> dict:
+    """``FIELD=VALUE`` items as a dict (VALUE a Python literal)."""
+    options = {}
+    for item in items:
+        name, separator, value = item.partition('=')
+        try:
+            options[name] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            separator = ''
+        if not separator or not name:
+            parser.error(f'{flag} {item!r}: expected FIELD=VALUE with VALUE '
+                         f'a Python literal, e.g. {example}')
+    return options
+
+
 def benchmark_config(args):
     """The BenchmarkConfig of the command line."""
     from clamp_mm.benchmark import BenchmarkConfig
@@ -202,6 +218,7 @@ def benchmark_config(args):
                            generator_iterations=iterations,
                            source_iterations=args.source_iterations,
                            search=search,
+                           reconstruction=args.reconstruction_options,
                            num_test=num_test,
                            grey_generation=args.grey_generation,
                            eval_split=args.eval_split)

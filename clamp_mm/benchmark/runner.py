@@ -19,6 +19,7 @@ from clamp_mm.pipeline import (StageMeter, build_in_scope,
                                float_cost_report, quantize_model)
 from clamp_mm.quant import QuantRecipe, set_quant_mode
 from clamp_mm.quant.tensor_quantizer import iter_quantizers
+from clamp_mm.reconstruction import BlockReconstructionCalibrator
 from clamp_mm.registry import GENERATORS
 from clamp_mm.search import (EvolutionaryCalibrator, MixedPrecisionConfig,
                              SearchConfig)
@@ -231,7 +232,11 @@ class CellRunner:
                              act_bits=act_bits)
         model = copy.deepcopy(self.fp_model)
         calibrator, refresher = None, None
-        if method.search != 'none':
+        if method.search == 'reconstruction':
+            calibrator = BlockReconstructionCalibrator(**dict(
+                dict(seed=self.seed, progress_bar=False, plots=False),
+                **self.config.reconstruction, work_dir=None, resume=False))
+        elif method.search != 'none':
             calibrator = EvolutionaryCalibrator(self._search_config(method))
             if calibrator.config.cyclic_adaptation:
                 refresher = source.generator
@@ -240,7 +245,10 @@ class CellRunner:
                                 images=source.images, stage_meter=meter)
         adapter = result.adapter
         extra = {}
-        if result.search is not None:
+        if method.search == 'reconstruction':
+            extra['reconstruction'] = self._reconstruction_record(
+                result, meter, calibrator.config)
+        elif result.search is not None:
             extra['search'] = self._search_record(result, meter,
                                                   calibrator.config)
         with meter.stage('evaluate'):
@@ -274,6 +282,17 @@ class CellRunner:
                 weight_bit_choices=self.config.mixed_weight_bit_choices,
                 avg_weight_bits=self.config.mixed_avg_weight_bits)
         return SearchConfig(**fields)
+
+    @staticmethod
+    def _reconstruction_record(result, meter: StageMeter, config) -> dict:
+        # quantize_model times every calibrator as its 'search' stage.
+        meter.record('reconstruct', meter.seconds.pop('search', 0.0),
+                     meter.peak_mib.pop('search', 0.0))
+        reconstruction = result.search
+        return dict(config=config.fingerprint(),
+                    finished=reconstruction.finished,
+                    block_losses=reconstruction.block_losses,
+                    times=reconstruction.times)
 
     @staticmethod
     def _search_record(result, meter: StageMeter,

@@ -4,12 +4,14 @@ from collections import OrderedDict
 from typing import Dict, Iterable, List, Optional, Tuple
 
 #: Stages of a cell, in pipeline order.
-STAGES = ('generate', 'calibrate', 'search', 'refresh', 'evaluate')
+STAGES = ('generate', 'calibrate', 'search', 'refresh', 'reconstruct',
+          'evaluate')
 #: Data-free methods: calibration images made from the model alone.
 DATA_FREE = ('gaussian', 'psaq_v1', 'psaq_v2', 'clamp_stage1',
-             'clamp_search', 'clamp_full', 'mixed')
+             'clamp_search', 'clamp_full', 'mixed', 'clamp_recon')
 #: Stages that make up a method's own cost (evaluation excluded).
-QUANTIZATION_STAGES = ('generate', 'calibrate', 'search', 'refresh')
+QUANTIZATION_STAGES = ('generate', 'calibrate', 'search', 'refresh',
+                       'reconstruct')
 
 
 def mean_std(values: Iterable[Optional[float]]

@@ -11,6 +11,7 @@ import torch
 from clamp_mm.benchmark import (METHOD_SPECS, BenchmarkConfig, StageMeter,
                                 check_targets, parse_methods, parse_settings,
                                 summarise)
+from clamp_mm.benchmark.methods import PAPER_METHODS
 from clamp_mm.benchmark.report import write_report
 from clamp_mm.benchmark.summary import mean_std
 
@@ -43,7 +44,12 @@ def test_parse_settings_and_methods():
     assert parse_settings(['w4a4', 'W8/A8', 'W4/A4']) == ('W4/A4', 'W8/A8')
     with pytest.raises(ValueError, match='W5/A5'):
         parse_settings(['W5/A5'])
-    assert parse_methods(['all']) == tuple(METHOD_SPECS)
+    assert parse_methods(['all']) == PAPER_METHODS
+    # The block reconstructions run only when named.
+    assert 'clamp_recon' in METHOD_SPECS
+    assert 'clamp_recon' not in PAPER_METHODS
+    assert parse_methods(['clamp_recon', 'all']) == PAPER_METHODS + (
+        'clamp_recon', )
     # Report order, whatever the order asked.
     assert parse_methods(['mixed', 'fp']) == ('fp', 'mixed')
     with pytest.raises(ValueError, match='clamp2'):
@@ -166,7 +172,7 @@ def test_quick_run_writes_every_cell(tmp_path):
     results = json.load(open(tmp_path / 'benchmarks' / 'results.json'))
     assert results['records'] == json.loads(json.dumps(payload['records']))
     cells = {(r['method'], r['setting']): r for r in results['records']}
-    assert set(cells) == {(method, setting) for method in METHOD_SPECS
+    assert set(cells) == {(method, setting) for method in PAPER_METHODS
                           for setting in settings}
     fp_top1 = cells[('fp', 'W8/A8')]['metrics']['top1']
     for (method, setting), cell in cells.items():
@@ -176,7 +182,7 @@ def test_quick_run_writes_every_cell(tmp_path):
         if method != 'fp':
             assert cell['stage_seconds']['calibrate'] > 0
             assert cell['cost']['size_mb'] < cell['cost']['float_size_mb']
-    for method in METHOD_SPECS:
+    for method in PAPER_METHODS:
         if method in ('fp', 'mixed'):
             continue
         w8, w4 = cells[(method, 'W8/A8')], cells[(method, 'W4/A4')]
@@ -191,12 +197,39 @@ def test_quick_run_writes_every_cell(tmp_path):
     assert cells[('clamp_search', 'W4/A4')]['stage_seconds'].get(
         'refresh', 0.0) == 0.0
     text = out.read_text()
-    for method in METHOD_SPECS.values():
-        assert f'| {method.label} |' in text
+    for method in PAPER_METHODS:
+        assert f'| {METHOD_SPECS[method].label} |' in text
     assert 'not run' not in text.split('### top1')[1].split('###')[0]
     for figure in ('vit_accuracy.png', 'vit_stage_times.png',
                    'vit_images.png', 'vit_mixed_bits.png'):
         assert (tmp_path / 'benchmarks' / figure).stat().st_size > 1000
+
+
+def test_reconstruction_method_cell(tmp_path):
+    """real_recon runs the block reconstruction after the observers: its
+    time is a stage of its own, every block is recorded, and with its
+    quantizers off the model is still the float model."""
+    tool = load_tool()
+    out = tmp_path / 'benchmarks.md'
+    payload = tool.main([
+        '--models', 'vit', '--allow-random-init', '--methods', 'fp', 'real',
+        'real_recon', '--settings', 'W4/A4', '--seeds', '0', '--num-images',
+        '4', '--num-test', '50', '--reconstruction-option', 'iterations=3',
+        '--out', str(out), '--work-dir', str(tmp_path / 'work')])
+    cells = {r['method']: r for r in payload['records']}
+    recon, observers = cells['real_recon'], cells['real']
+    assert recon['stage_seconds']['reconstruct'] > 0
+    assert 'search' not in recon['stage_seconds']
+    assert 'reconstruct' not in observers['stage_seconds']
+    reconstruction = recon['reconstruction']
+    assert reconstruction['finished']
+    assert len(reconstruction['block_losses']) == 4  # the ViT's 4 blocks
+    assert reconstruction['config'] != {}
+    assert payload['run']['config']['reconstruction'] == {'iterations': 3}
+    assert recon['fp_metrics'] == cells['fp']['metrics']
+    text = out.read_text()
+    assert '| real data + reconstruction |' in text
+    assert '| reconstruct s |' in text
 
 
 def test_merge_keeps_first_cell_and_adds_new_ones():
@@ -255,6 +288,11 @@ def test_recount_gives_float_and_quantized_cells_one_count():
      "'levels'), got 'gaussian"),
     (['--search-option', 'mutation_levels=-0.5'],
      'mutation_levels must be > 0, got -0.5'),
+    (['--reconstruction-option', 'iterations=-1'],
+     'iterations must be an int >= 0, got -1'),
+    (['--reconstruction-option', 'iteration=10'],
+     "unknown field(s) ['iteration']"),
+    (['--reconstruction-option', 'iterations'], "'iterations'"),
 ])
 def test_bad_budget_is_one_line_error_before_anything_is_written(
         tmp_path, capsys, option, shown):
