@@ -1,0 +1,101 @@
+"""tools/reconstruction_report.py and clamp_mm.benchmark.reconstruction_report:
+means over seeds, issue 18's verdicts, bad input."""
+import importlib.util
+import json
+import os.path as osp
+
+import pytest
+
+from clamp_mm.benchmark.reconstruction_report import (check_targets,
+                                                      group_cells,
+                                                      read_records)
+
+TOOL = osp.join(osp.dirname(osp.dirname(osp.dirname(__file__))), 'tools',
+                'reconstruction_report.py')
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location('reconstruction_report',
+                                                  TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _record(source, setting, seed, observers, reconstruction, fp=86.0,
+            model='vit', seconds=100.0):
+    return dict(model=model, source=source, setting=setting, seed=seed,
+                split='test', fp=fp, observers=observers,
+                reconstruction=reconstruction,
+                reconstruction_seconds=seconds,
+                reconstruction_cpu_seconds=seconds, threads=1)
+
+
+def _write(path, records):
+    path.write_text(''.join(json.dumps(r) + '\n' for r in records))
+    return str(path)
+
+
+def test_verdicts_use_the_mean_over_seeds(tmp_path):
+    records = [
+        _record('clamp', 'W4/A4', 0, 83.0, 85.5),   # mean 85.0: 1.0 below
+        _record('clamp', 'W4/A4', 1, 83.0, 84.5),
+        _record('real', 'W4/A4', 0, 83.0, 85.2),
+        _record('clamp', 'W3/A4', 0, 80.0, 82.0),   # 4.0 below: missed by 1
+    ]
+    cells = group_cells(records)
+    assert [key for key in cells] == [('vit', 'W4/A4', 'real'),
+                                      ('vit', 'W4/A4', 'clamp'),
+                                      ('vit', 'W3/A4', 'clamp')]
+    verdicts = {target: verdict for target, verdict, _ in
+                check_targets(cells)}
+    assert verdicts['vit W4/A4: CLAMP + reconstruction within 1.0 of FP'] \
+        == 'met'
+    assert verdicts['vit W3/A4: CLAMP + reconstruction within 3.0 of FP'] \
+        == 'missed by 1.00'
+    # 85.0 against 85.2 for real images.
+    assert verdicts['vit W4/A4: CLAMP images >= real images under '
+                    'reconstruction'] == 'missed by 0.20'
+    assert verdicts['vit W3/A4: CLAMP images >= real images under '
+                    'reconstruction'] == 'not run'
+    assert verdicts['vit: reconstruction <= 10 min with 1 thread'] == 'met'
+
+
+def test_a_repeated_cell_keeps_its_first_record(tmp_path):
+    first = _write(tmp_path / 'a.jsonl', [_record('clamp', 'W4/A4', 0, 1, 2)])
+    second = _write(tmp_path / 'b.jsonl', [_record('clamp', 'W4/A4', 0, 3, 4),
+                                           _record('clamp', 'W4/A4', 1, 5, 6)])
+    records = read_records([first, second])
+    assert [(r['seed'], r['observers']) for r in records] == [(0, 1), (1, 5)]
+
+
+def test_report_and_figure_are_written(tmp_path):
+    results = _write(tmp_path / 'r.jsonl', [
+        _record('real', 'W4/A4', 0, 83.0, 85.0),
+        _record('clamp', 'W4/A4', 0, 83.5, 84.0),
+        _record('clamp', 'W4/A4', 1, 83.1, 84.4)])
+    out = tmp_path / 'report.md'
+    _tool().main(['--results', results, '--out', str(out)])
+    text = out.read_text()
+    assert '| vit | W4/A4 | CLAMP stage 1 | 86.00 | 83.30 ± 0.28 (n=2) | ' \
+        '84.20 ± 0.28 (n=2) | +0.90 | 1.80 |' in text
+    assert (tmp_path / 'report' / 'reconstruction_top1.png').stat(
+    ).st_size > 1000
+
+
+@pytest.mark.parametrize('content, words', [
+    (None, 'does not exist, expected a file'),
+    ('{"model": "vit"}\n', 'not a record of reconstruction_ablation.py'),
+    ('', 'hold no record'),
+])
+def test_bad_results_are_one_line_errors(tmp_path, capsys, content, words):
+    results = tmp_path / 'r.jsonl'
+    if content is not None:
+        results.write_text(content)
+    out = tmp_path / 'report.md'
+    with pytest.raises(SystemExit) as exit_info:
+        _tool().main(['--results', str(results), '--out', str(out)])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert words in error[-1]
+    assert not out.exists()
