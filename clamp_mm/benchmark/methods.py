@@ -132,7 +132,8 @@ class BenchmarkConfig:
         grey_generation (bool): Optimising generators (CLAMP, PSAQ-ViT v1
             and v2) optimise grey images for models trained on grey inputs
             (``ModelSpec.grey_inputs``); Gaussian noise stays N(0, 1) on
-            every channel. Defaults to False.        eval_split (str): Split the classifiers are scored on: ``'test'``
+            every channel. Defaults to False.
+        eval_split (str): Split the classifiers are scored on: ``'test'``
             (the 10k test images: finished models only) or ``'val'`` (the
             5,000 held-out training images, to choose defaults on; real
             calibration images then come from the other 55,000). Dense
