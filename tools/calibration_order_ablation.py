@@ -22,7 +22,6 @@ Example::
         --settings W4/A4 --num-eval 2000 --out work_dirs/order/vit.jsonl
 """
 import argparse
-import copy
 import json
 import os
 import os.path as osp
@@ -109,29 +108,15 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     calibrators = build_calibrators(args)
     torch.set_num_threads(int(os.environ.get('CLAMP_NUM_THREADS', '1')))
-    from clamp_mm.benchmark import MODEL_SPECS
-    from clamp_mm.benchmark.methods import SETTINGS
-    from clamp_mm.benchmark.tasks import ClassificationTask, load_float_model
-    from clamp_mm.models import calibrate_observers, find_adapter
-    from clamp_mm.quant import QuantRecipe
-    from reconstruction_ablation import make_images
-    spec = MODEL_SPECS[args.model]
-    fp_model, _ = load_float_model(spec)
-    adapter = find_adapter(fp_model)
-    task = ClassificationTask(spec, adapter, args.num_eval,
-                              eval_split=args.eval_split)
-    fp_top1 = task.evaluate(fp_model, adapter)['top1']
+    from reconstruction_ablation import (load_classifier, make_images,
+                                         observer_model)
+    spec, fp_model, adapter, task, fp_top1 = load_classifier(args)
     images, _ = make_images(args.source, spec, adapter, task, args)
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     for setting in args.settings:
-        weight_bits, act_bits = SETTINGS[setting]
         for branch in args.branches:
-            torch.manual_seed(args.seed)
-            model = copy.deepcopy(fp_model)
-            calibrate_observers(model, QuantRecipe(weight_bits=weight_bits,
-                                                   act_bits=act_bits),
-                                images)
-            quantized_adapter = find_adapter(model)
+            model, quantized_adapter = observer_model(fp_model, setting,
+                                                      images, args.seed)
             observers = task.evaluate(model, quantized_adapter)['top1']
             order, top1, seconds = [], [], []
             for step in BRANCHES[branch]:

@@ -96,14 +96,37 @@ def make_images(source, spec, adapter, task, args):
     return images.detach(), seconds
 
 
+def load_classifier(args):
+    """The model's spec, float model, adapter, task and FP top-1."""
+    from clamp_mm.benchmark import MODEL_SPECS
+    from clamp_mm.benchmark.tasks import ClassificationTask, load_float_model
+    from clamp_mm.models import find_adapter
+    spec = MODEL_SPECS[args.model]
+    fp_model, _ = load_float_model(spec)
+    adapter = find_adapter(fp_model)
+    task = ClassificationTask(spec, adapter, args.num_eval,
+                              eval_split=args.eval_split)
+    return spec, fp_model, adapter, task, task.evaluate(fp_model,
+                                                        adapter)['top1']
+
+
+def observer_model(fp_model, setting, images, seed):
+    """A fresh copy of ``fp_model`` with the default quantizer at the
+    setting's bits, its observers calibrated on ``images``."""
+    from clamp_mm.benchmark.methods import SETTINGS
+    from clamp_mm.models import calibrate_observers, find_adapter
+    from clamp_mm.quant import QuantRecipe
+    weight_bits, act_bits = SETTINGS[setting]
+    torch.manual_seed(seed)
+    model = copy.deepcopy(fp_model)
+    calibrate_observers(model, QuantRecipe(weight_bits=weight_bits,
+                                           act_bits=act_bits), images)
+    return model, find_adapter(model)
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     torch.set_num_threads(int(os.environ.get('CLAMP_NUM_THREADS', '1')))
-    from clamp_mm.benchmark import MODEL_SPECS
-    from clamp_mm.benchmark.methods import SETTINGS
-    from clamp_mm.benchmark.tasks import ClassificationTask, load_float_model
-    from clamp_mm.models import calibrate_observers, find_adapter
-    from clamp_mm.quant import QuantRecipe
     from clamp_mm.reconstruction import BlockReconstructionCalibrator
     try:
         fields = dict(dict(progress_bar=False, plots=False, seed=args.seed),
@@ -113,24 +136,14 @@ def main(argv=None) -> None:
         print(f'reconstruction_ablation.py: --reconstruction: {error}',
               file=sys.stderr)
         sys.exit(2)
-    spec = MODEL_SPECS[args.model]
-    fp_model, _ = load_float_model(spec)
-    adapter = find_adapter(fp_model)
-    task = ClassificationTask(spec, adapter, args.num_eval,
-                              eval_split=args.eval_split)
-    fp_top1 = task.evaluate(fp_model, adapter)['top1']
+    spec, fp_model, adapter, task, fp_top1 = load_classifier(args)
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     for source in args.sources:
         images, generate_seconds = make_images(source, spec, adapter, task,
                                                args)
         for setting in args.settings:
-            weight_bits, act_bits = SETTINGS[setting]
-            torch.manual_seed(args.seed)
-            model = copy.deepcopy(fp_model)
-            calibrate_observers(model, QuantRecipe(weight_bits=weight_bits,
-                                                   act_bits=act_bits),
-                                images)
-            quantized_adapter = find_adapter(model)
+            model, quantized_adapter = observer_model(fp_model, setting,
+                                                      images, args.seed)
             observers = task.evaluate(model, quantized_adapter)['top1']
             start = time.perf_counter()
             cpu_start = time.process_time()
