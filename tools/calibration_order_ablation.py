@@ -7,11 +7,11 @@ observers of the default quantizer on the same calibration images (those of
 its calibrators one after the other, as ``clamp_mm.SequentialCalibrator``
 does, scoring top-1 after each step:
 
-- ``recon``: :class:`clamp_mm.BlockReconstructionCalibrator`, then
-  :class:`clamp_mm.EvolutionaryCalibrator` (the orders ``recon`` and
-  ``recon+search``);
-- ``search``: the search, then the reconstruction (``search`` and
-  ``search+recon``).
+- branch ``recon``: :class:`clamp_mm.BlockReconstructionCalibrator`, then
+  :class:`clamp_mm.EvolutionaryCalibrator` (records of the orders
+  ``reconstruction`` and ``reconstruction+search``);
+- branch ``search``: the search, then the reconstruction (``search`` and
+  ``search+reconstruction``).
 
 The search runs without cyclic adaptation (the images stay those of the
 reconstruction). One JSON line per order is appended to ``--out``.
@@ -38,48 +38,28 @@ BRANCHES = {'recon': ('reconstruction', 'search'),
             'search': ('search', 'reconstruction')}
 
 
-def _json_dict(parser, name, text):
-    try:
-        value = json.loads(text)
-        if not isinstance(value, dict):
-            raise ValueError('not a JSON object')
-    except ValueError as error:
-        parser.exit(2, f'calibration_order_ablation.py: {name} {text!r} is '
-                    f'not a JSON dict ({error})\n')
-    return value
-
-
 def parse_args(argv=None) -> argparse.Namespace:
     from clamp_mm.benchmark import MODEL_SPECS
     from clamp_mm.benchmark.methods import SETTINGS
-    from reconstruction_ablation import SOURCES
+    from reconstruction_ablation import SOURCES, add_cell_arguments, json_dict
     classifiers = [k for k, s in MODEL_SPECS.items() if not s.is_dense]
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(prog=osp.basename(__file__),
+                                     description=__doc__.split('\n')[0])
     parser.add_argument('--model', default='vit', choices=classifiers)
     parser.add_argument('--source', default='clamp', choices=SOURCES)
     parser.add_argument('--settings', nargs='+', default=['W4/A4'],
                         choices=list(SETTINGS))
     parser.add_argument('--branches', nargs='+', default=list(BRANCHES),
                         choices=list(BRANCHES))
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--num-images', type=int, default=32)
-    parser.add_argument('--generator-iterations', type=int, default=None)
-    parser.add_argument('--eval-split', default='val', choices=['val',
-                                                                'test'])
-    parser.add_argument('--num-eval', type=int, default=None,
-                        help='first images of the split (default all)')
-    parser.add_argument('--reconstruction', default='{}',
-                        help='BlockReconstructionCalibrator fields (JSON)')
+    add_cell_arguments(parser)
     parser.add_argument('--search', default='{}',
                         help='EvolutionaryCalibrator fields (JSON), e.g. '
                         '\'{"passes": 2}\'')
-    parser.add_argument('--cache-dir', default='work_dirs/recon_images',
-                        help='where the calibration images are cached')
     parser.add_argument('--out', required=True, help='JSON-lines file')
     args = parser.parse_args(argv)
-    args.reconstruction = _json_dict(parser, '--reconstruction',
-                                     args.reconstruction)
-    args.search = _json_dict(parser, '--search', args.search)
+    args.reconstruction = json_dict(parser, '--reconstruction',
+                                    args.reconstruction)
+    args.search = json_dict(parser, '--search', args.search)
     return args
 
 

@@ -34,12 +34,27 @@ def parse_args(argv=None) -> argparse.Namespace:
     from clamp_mm.benchmark import MODEL_SPECS
     from clamp_mm.benchmark.methods import SETTINGS
     classifiers = [k for k, s in MODEL_SPECS.items() if not s.is_dense]
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(prog=osp.basename(__file__),
+                                     description=__doc__.split('\n')[0])
     parser.add_argument('--model', default='vit', choices=classifiers)
     parser.add_argument('--sources', nargs='+', default=['real', 'clamp'],
                         choices=SOURCES)
     parser.add_argument('--settings', nargs='+', default=['W4/A4'],
                         choices=list(SETTINGS))
+    add_cell_arguments(parser)
+    parser.add_argument('--work-dir', default=None,
+                        help='give each cell a work dir (state, losses, '
+                        'loss plot) under this folder')
+    parser.add_argument('--out', required=True, help='JSON-lines file')
+    args = parser.parse_args(argv)
+    args.reconstruction = json_dict(parser, '--reconstruction',
+                                    args.reconstruction)
+    return args
+
+
+def add_cell_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every cell of the reconstruction tools shares: seed,
+    calibration images, evaluation split, reconstruction fields."""
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--num-images', type=int, default=32)
     parser.add_argument('--generator-iterations', type=int, default=None,
@@ -54,19 +69,19 @@ def parse_args(argv=None) -> argparse.Namespace:
                         'JSON dict, e.g. \'{"iterations": 500}\'')
     parser.add_argument('--cache-dir', default='work_dirs/recon_images',
                         help='where the calibration images are cached')
-    parser.add_argument('--work-dir', default=None,
-                        help='give each cell a work dir (state, losses, '
-                        'loss plot) under this folder')
-    parser.add_argument('--out', required=True, help='JSON-lines file')
-    args = parser.parse_args(argv)
+
+
+def json_dict(parser: argparse.ArgumentParser, option: str,
+              text: str) -> dict:
+    """``text`` parsed as a JSON object, or one line and exit 2."""
     try:
-        args.reconstruction = json.loads(args.reconstruction)
-        if not isinstance(args.reconstruction, dict):
+        value = json.loads(text)
+        if not isinstance(value, dict):
             raise ValueError('not a JSON object')
     except ValueError as error:
-        parser.exit(2, f'reconstruction_ablation.py: --reconstruction '
-                    f'{args.reconstruction!r} is not a JSON dict ({error})\n')
-    return args
+        parser.exit(2, f'{parser.prog}: {option} {text!r} is not a JSON '
+                    f'dict ({error})\n')
+    return value
 
 
 def make_images(source, spec, adapter, task, args):
