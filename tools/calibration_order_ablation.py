@@ -41,7 +41,8 @@ BRANCHES = {'recon': ('reconstruction', 'search'),
 def parse_args(argv=None) -> argparse.Namespace:
     from clamp_mm.benchmark import MODEL_SPECS
     from clamp_mm.benchmark.methods import SETTINGS
-    from reconstruction_ablation import SOURCES, add_cell_arguments, json_dict
+    from reconstruction_ablation import (SOURCES, add_cell_arguments,
+                                         json_dict, quantizer_fields)
     classifiers = [k for k, s in MODEL_SPECS.items() if not s.is_dense]
     parser = argparse.ArgumentParser(prog=osp.basename(__file__),
                                      description=__doc__.split('\n')[0])
@@ -60,6 +61,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     args.reconstruction = json_dict(parser, '--reconstruction',
                                     args.reconstruction)
     args.search = json_dict(parser, '--search', args.search)
+    args.quantizer = quantizer_fields(parser, args.quantizer)
     return args
 
 
@@ -96,7 +98,8 @@ def main(argv=None) -> None:
     for setting in args.settings:
         for branch in args.branches:
             model, quantized_adapter = observer_model(fp_model, setting,
-                                                      images, args.seed)
+                                                      images, args.seed,
+                                                      args.quantizer)
             observers = task.evaluate(model, quantized_adapter)['top1']
             order, top1, seconds = [], [], []
             for step in BRANCHES[branch]:
@@ -112,6 +115,7 @@ def main(argv=None) -> None:
                     observers=observers, top1_after_steps=list(top1),
                     step_seconds=list(seconds),
                     threads=torch.get_num_threads(),
+                    quantizer=args.quantizer,
                     reconstruction_fields=args.reconstruction,
                     search_fields=args.search)
                 with open(args.out, 'a') as file:

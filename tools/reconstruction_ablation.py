@@ -49,6 +49,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.reconstruction = json_dict(parser, '--reconstruction',
                                     args.reconstruction)
+    args.quantizer = quantizer_fields(parser, args.quantizer)
     return args
 
 
@@ -67,8 +68,29 @@ def add_cell_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--reconstruction', default='{}',
                         help='BlockReconstructionCalibrator fields as a '
                         'JSON dict, e.g. \'{"iterations": 500}\'')
+    parser.add_argument('--quantizer', default='{}',
+                        help='QuantRecipe fields over the default quantizer '
+                        'as a JSON dict (the setting sets the bits), e.g. '
+                        '\'{"preset": "clamp_data_free_linear"}\' or '
+                        '\'{"quantize_block_output": false}\'')
     parser.add_argument('--cache-dir', default='work_dirs/recon_images',
                         help='where the calibration images are cached')
+
+
+def quantizer_fields(parser: argparse.ArgumentParser, text: str) -> dict:
+    """``--quantizer`` parsed and checked against :class:`QuantRecipe`,
+    or one line and exit 2."""
+    from clamp_mm.quant import QuantRecipe
+    fields = json_dict(parser, '--quantizer', text)
+    for key in ('weight_bits', 'act_bits'):
+        if key in fields:
+            parser.exit(2, f'{parser.prog}: --quantizer: {key} comes from '
+                        '--settings, not from --quantizer\n')
+    try:
+        QuantRecipe.from_dict(fields)
+    except (TypeError, ValueError) as error:
+        parser.exit(2, f'{parser.prog}: --quantizer: {error}\n')
+    return fields
 
 
 def json_dict(parser: argparse.ArgumentParser, option: str,
@@ -125,17 +147,20 @@ def load_classifier(args):
                                                         adapter)['top1']
 
 
-def observer_model(fp_model, setting, images, seed):
-    """A fresh copy of ``fp_model`` with the default quantizer at the
-    setting's bits, its observers calibrated on ``images``."""
+def observer_model(fp_model, setting, images, seed, quantizer=None):
+    """A fresh copy of ``fp_model`` with the default quantizer (with the
+    :class:`QuantRecipe` fields ``quantizer`` over it) at the setting's
+    bits, its observers calibrated on ``images``."""
     from clamp_mm.benchmark.methods import SETTINGS
     from clamp_mm.models import calibrate_observers, find_adapter
     from clamp_mm.quant import QuantRecipe
     weight_bits, act_bits = SETTINGS[setting]
     torch.manual_seed(seed)
     model = copy.deepcopy(fp_model)
-    calibrate_observers(model, QuantRecipe(weight_bits=weight_bits,
-                                           act_bits=act_bits), images)
+    recipe = QuantRecipe.from_dict(dict(quantizer or {},
+                                        weight_bits=weight_bits,
+                                        act_bits=act_bits))
+    calibrate_observers(model, recipe, images)
     return model, find_adapter(model)
 
 
@@ -158,7 +183,8 @@ def main(argv=None) -> None:
                                                args)
         for setting in args.settings:
             model, quantized_adapter = observer_model(fp_model, setting,
-                                                      images, args.seed)
+                                                      images, args.seed,
+                                                      args.quantizer)
             observers = task.evaluate(model, quantized_adapter)['top1']
             start = time.perf_counter()
             cpu_start = time.process_time()
@@ -176,7 +202,8 @@ def main(argv=None) -> None:
                 model=spec.key, source=source, setting=setting,
                 seed=args.seed, split=args.eval_split,
                 num_eval=task.num_test, generator_iterations=(
-                    args.generator_iterations), fp=fp_top1,
+                    args.generator_iterations), quantizer=args.quantizer,
+                fp=fp_top1,
                 observers=observers, reconstruction=reconstructed,
                 reconstruction_seconds=seconds,
                 reconstruction_cpu_seconds=cpu_seconds,
