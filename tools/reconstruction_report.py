@@ -42,6 +42,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> None:
     args = parse_args(argv)
     from clamp_mm.benchmark.reconstruction_report import (plot_cells,
+                                                          quantizer_label,
                                                           read_records,
                                                           report_lines)
     try:
@@ -64,9 +65,12 @@ def main(argv=None) -> None:
     if args.command:
         lines += ['Commands of the runs:', '', '```', args.command.strip(),
                   '```', '']
+    quantizer = quantizer_label(records[0])
+    quantizer = ('the default quantizer' if quantizer == 'default' else
+                 f'the default quantizer with `{quantizer}` over it')
     lines += [f'Split scored: {", ".join(splits)}; '
               f'{len(records)} cells (model, images, setting, seed). '
-              'Every cell: the default quantizer at the setting\'s bits '
+              f'Every cell: {quantizer} at the setting\'s bits '
               'calibrated on the 32 images (observers), top-1, then '
               '`clamp_mm.BlockReconstructionCalibrator` with its defaults '
               'on the same images, top-1 again.', '']

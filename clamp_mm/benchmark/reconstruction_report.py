@@ -25,14 +25,23 @@ VIT_SECONDS = 600.0
 Key = Tuple[str, str, str]  # model, setting, source
 
 
+def quantizer_label(record: dict) -> str:
+    """The record's ``--quantizer`` fields as a label; ``'default'`` when
+    none were given (records older than the option have none)."""
+    fields = record.get('quantizer') or {}
+    return json.dumps(fields, sort_keys=True) if fields else 'default'
+
+
 def read_records(paths: Iterable[str]) -> List[dict]:
     """Every record of the JSON-lines files; a (model, source, setting,
     seed, split) repeated in a later line or file is dropped (first kept).
 
     Raises:
-        ValueError: When a line is not a JSON object of the tool.
+        ValueError: When a line is not a JSON object of the tool, or when
+            the records were made with different ``--quantizer`` fields
+            (one report compares images under one quantizer).
     """
-    seen, records = set(), []
+    seen, records, quantizers = set(), [], {}
     for path in paths:
         with open(path) as file:
             for number, line in enumerate(file, 1):
@@ -47,9 +56,15 @@ def read_records(paths: Iterable[str]) -> List[dict]:
                     raise ValueError(f'{path}:{number}: not a record of '
                                      f'reconstruction_ablation.py '
                                      f'({error})') from None
+                quantizers.setdefault(quantizer_label(record),
+                                      f'{path}:{number}')
                 if key not in seen:
                     seen.add(key)
                     records.append(record)
+    if len(quantizers) > 1:
+        raise ValueError('records of different quantizers (' + '; '.join(
+            f'{label} first at {where}' for label, where in
+            quantizers.items()) + '), expected one per report')
     return records
 
 

@@ -23,12 +23,15 @@ def _tool():
 
 
 def _record(source, setting, seed, observers, reconstruction, fp=86.0,
-            model='vit', seconds=100.0):
-    return dict(model=model, source=source, setting=setting, seed=seed,
-                split='test', fp=fp, observers=observers,
-                reconstruction=reconstruction,
-                reconstruction_seconds=seconds,
-                reconstruction_cpu_seconds=seconds, threads=1)
+            model='vit', seconds=100.0, quantizer=None):
+    record = dict(model=model, source=source, setting=setting, seed=seed,
+                  split='test', fp=fp, observers=observers,
+                  reconstruction=reconstruction,
+                  reconstruction_seconds=seconds,
+                  reconstruction_cpu_seconds=seconds, threads=1)
+    if quantizer is not None:
+        record['quantizer'] = quantizer
+    return record
 
 
 def _write(path, records):
@@ -69,6 +72,29 @@ def test_a_repeated_cell_keeps_its_first_record(tmp_path):
     assert [(r['seed'], r['observers']) for r in records] == [(0, 1), (1, 5)]
 
 
+def test_records_of_different_quantizers_are_not_mixed(tmp_path):
+    linear = {'preset': 'clamp_data_free_linear'}
+    default = _write(tmp_path / 'a.jsonl', [
+        _record('clamp', 'W4/A4', 0, 1, 2),
+        _record('clamp', 'W4/A4', 1, 1, 2, quantizer={})])
+    other = _write(tmp_path / 'b.jsonl', [
+        _record('clamp', 'W4/A4', 2, 3, 4, quantizer=linear)])
+    assert len(read_records([default])) == 2
+    with pytest.raises(ValueError, match='different quantizers.*'
+                       'clamp_data_free_linear.*b.jsonl:1'):
+        read_records([default, other])
+
+
+def test_report_names_the_quantizer(tmp_path):
+    results = _write(tmp_path / 'r.jsonl', [_record(
+        'clamp', 'W4/A4', 0, 83.0, 84.0,
+        quantizer={'preset': 'clamp_data_free_linear'})])
+    out = tmp_path / 'report.md'
+    _tool().main(['--results', results, '--out', str(out)])
+    assert 'the default quantizer with `{"preset": ' \
+        '"clamp_data_free_linear"}` over it' in out.read_text()
+
+
 def test_report_and_figure_are_written(tmp_path):
     results = _write(tmp_path / 'r.jsonl', [
         _record('real', 'W4/A4', 0, 83.0, 85.0),
@@ -81,6 +107,7 @@ def test_report_and_figure_are_written(tmp_path):
         '84.20 ± 0.28 (n=2) | +0.90 | 1.80 |' in text
     assert (tmp_path / 'report' / 'reconstruction_top1.png').stat(
     ).st_size > 1000
+    assert 'Every cell: the default quantizer at' in text
 
 
 @pytest.mark.parametrize('content, words', [
