@@ -42,7 +42,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     from clamp_mm.benchmark import MODEL_SPECS
     from clamp_mm.benchmark.methods import SETTINGS
     from reconstruction_ablation import (SOURCES, add_cell_arguments,
-                                         json_dict, quantizer_fields)
+                                         json_dict, parse_cell_arguments)
     classifiers = [k for k, s in MODEL_SPECS.items() if not s.is_dense]
     parser = argparse.ArgumentParser(prog=osp.basename(__file__),
                                      description=__doc__.split('\n')[0])
@@ -57,11 +57,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='EvolutionaryCalibrator fields (JSON), e.g. '
                         '\'{"passes": 2}\'')
     parser.add_argument('--out', required=True, help='JSON-lines file')
-    args = parser.parse_args(argv)
-    args.reconstruction = json_dict(parser, '--reconstruction',
-                                    args.reconstruction)
+    args = parse_cell_arguments(parser, argv)
     args.search = json_dict(parser, '--search', args.search)
-    args.quantizer = quantizer_fields(parser, args.quantizer)
     return args
 
 

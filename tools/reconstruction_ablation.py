@@ -46,6 +46,13 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='give each cell a work dir (state, losses, '
                         'loss plot) under this folder')
     parser.add_argument('--out', required=True, help='JSON-lines file')
+    return parse_cell_arguments(parser, argv)
+
+
+def parse_cell_arguments(parser: argparse.ArgumentParser,
+                         argv=None) -> argparse.Namespace:
+    """Parse ``argv``, with the JSON options of :func:`add_cell_arguments`
+    turned into checked dicts (or one line and exit 2)."""
     args = parser.parse_args(argv)
     args.reconstruction = json_dict(parser, '--reconstruction',
                                     args.reconstruction)
@@ -55,7 +62,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def add_cell_arguments(parser: argparse.ArgumentParser) -> None:
     """The options every cell of the reconstruction tools shares: seed,
-    calibration images, evaluation split, reconstruction fields."""
+    calibration images, evaluation split, reconstruction and quantizer
+    fields (parse with :func:`parse_cell_arguments`)."""
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--num-images', type=int, default=32)
     parser.add_argument('--generator-iterations', type=int, default=None,
