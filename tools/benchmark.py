@@ -97,6 +97,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='BlockReconstructionCalibrator field of the '
                         'real_recon / clamp_recon methods, e.g. '
                         'iterations=200 (value read as a Python literal)')
+    parser.add_argument('--quantizer-option', nargs='+', default=[],
+                        metavar='FIELD=VALUE',
+                        help='QuantRecipe field over the default quantizer, '
+                        'the same for every method (the setting gives the '
+                        'bits), e.g. "preset=\'clamp_data_free_linear\'" '
+                        '(value read as a Python literal)')
     parser.add_argument('--num-test', type=int, default=None,
                         help='score on the first N images of the scored '
                         'split (default: all; 500 with --quick)')
@@ -156,6 +162,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     args.reconstruction_options = _literal_options(
         parser, '--reconstruction-option', args.reconstruction_option,
         'iterations=200')
+    args.quantizer_options = _literal_options(
+        parser, '--quantizer-option', args.quantizer_option,
+        "preset='clamp_data_free_linear'")
     budgets = {}
     for item in args.source_iterations:
         source, separator, budget = item.partition('=')
@@ -221,7 +230,8 @@ def benchmark_config(args):
                            reconstruction=args.reconstruction_options,
                            num_test=num_test,
                            grey_generation=args.grey_generation,
-                           eval_split=args.eval_split)
+                           eval_split=args.eval_split,
+                           quantizer=args.quantizer_options)
 
 
 def write_outputs(args, payload) -> None:
@@ -252,7 +262,14 @@ def write_outputs(args, payload) -> None:
 
 def merge_payload(payload: dict, other: dict, origin: str) -> None:
     """Add ``other``'s new cells, settings, methods and seeds to
-    ``payload``; record its command."""
+    ``payload``; record its command. Runs of different quantizers are not
+    merged (one report compares methods under one quantizer)."""
+    ours = payload['run'].get('config', {}).get('quantizer', {})
+    theirs = other['run'].get('config', {}).get('quantizer', {})
+    if ours != theirs:
+        raise SystemExit(f'--merge {origin}: its quantizer fields {theirs} '
+                         f'differ from the results\' {ours}; one report '
+                         'holds one quantizer')
     seen = {(r['model'], r['method'], r['setting'], r['seed'])
             for r in payload['records']}
     for record in other['records']:
@@ -297,7 +314,6 @@ def main(argv=None) -> dict:
         return payload
     from clamp_mm.benchmark.runner import run_model_seed
     from clamp_mm.models import find_adapter
-    from clamp_mm.quant import QuantRecipe
     methods = [METHOD_SPECS[key] for key in parse_methods(args.methods)]
     settings = list(parse_settings(args.settings))
     config = benchmark_config(args)
@@ -313,7 +329,7 @@ def main(argv=None) -> dict:
                  settings=settings, seeds=list(args.seeds),
                  config=dataclasses.asdict(config), origins={}, metrics={},
                  num_test={},
-                 quantizer_recipe=QuantRecipe().to_dict()))
+                 quantizer_recipe=config.recipe(4, 4).to_dict()))
     for model_key in args.models:
         spec = MODEL_SPECS[model_key]
         if model_key in args.checkpoints:

@@ -45,10 +45,13 @@ ALTERNATIVES: Dict[str, Tuple[str, dict]] = {
                      dict(softmax_quantizer='twin_uniform')),
     'twin_gelu': ('twin-uniform post-GELU',
                   dict(point_quantizers={'post_gelu': 'twin_uniform'})),
+    'image8': ('8-bit patch-embedding input (the image)',
+               dict(patch_embed_input_bits=8)),
 }
 MINMAX = dict(weight_observer='minmax', act_observer='minmax',
               softmax_quantizer='uniform', point_quantizers={},
-              point_observers={}, reparameterize_layernorm=False)
+              point_observers={}, reparameterize_layernorm=False,
+              patch_embed_input_bits=None)
 
 
 def _merge(*parts: dict) -> dict:

@@ -27,6 +27,7 @@ when named: ``'all'`` is the paper's comparison (:data:`PAPER_METHODS`).
 from dataclasses import dataclass, field
 from typing import Dict, Optional, Sequence, Tuple
 
+from clamp_mm.quant import QuantRecipe
 from clamp_mm.registry import GENERATORS
 from clamp_mm.synth.budget import budget_fields
 
@@ -138,6 +139,10 @@ class BenchmarkConfig:
             5,000 held-out training images, to choose defaults on; real
             calibration images then come from the other 55,000). Dense
             models have only ``'test'``. Defaults to ``'test'``.
+        quantizer (dict): :class:`QuantRecipe` fields over the default
+            quantizer, the same for every method (e.g.
+            ``dict(preset='clamp_data_free_linear')``); the bits come from
+            the setting. Defaults to ``{}`` (the default quantizer).
     """
     num_images: int = 32
     generator_iterations: Optional[int] = None
@@ -149,6 +154,7 @@ class BenchmarkConfig:
     num_test: Optional[int] = None
     grey_generation: bool = False
     eval_split: str = 'test'
+    quantizer: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.num_images < 1:
@@ -177,6 +183,21 @@ class BenchmarkConfig:
         self.reconstruction = dict(self.reconstruction)
         from clamp_mm.reconstruction.config import ReconstructionConfig
         ReconstructionConfig.from_fields(**self.reconstruction)  # checked
+        self.quantizer = dict(self.quantizer)
+        for key in ('weight_bits', 'act_bits'):
+            if key in self.quantizer:
+                raise ValueError(f'quantizer fields: {key} comes from the '
+                                 'setting, not from the quantizer fields')
+        try:
+            QuantRecipe.from_dict(self.quantizer)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f'quantizer fields: {error}') from None
+
+    def recipe(self, weight_bits: int, act_bits: int) -> QuantRecipe:
+        """The quantizer of every method at these bits."""
+        return QuantRecipe.from_dict(dict(self.quantizer,
+                                          weight_bits=weight_bits,
+                                          act_bits=act_bits))
 
     def generator_cfg(self, source: str, seed: int,
                       grey_inputs: bool = False) -> dict:

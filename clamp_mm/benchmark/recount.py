@@ -5,7 +5,7 @@ cell recorded, not on its calibration, so it can be counted again without
 rerunning the cell: after a change to how costs are counted, the reports
 of earlier runs are brought in line with new runs this way.
 """
-from typing import Dict
+from typing import Dict, Optional
 
 from torch import nn
 
@@ -15,14 +15,19 @@ from .methods import SETTINGS
 from .tasks import MODEL_SPECS, load_float_model
 
 
-def quantized_cost(fp_model: nn.Module, record: dict, resolution) -> dict:
+def quantized_cost(fp_model: nn.Module, record: dict, resolution,
+                   quantizer: Optional[dict] = None) -> dict:
     """The cost of a quantized cell: its setting's bits, or the per-layer
-    weight bits a mixed-precision cell recorded."""
+    weight bits a mixed-precision cell recorded, under the run's quantizer
+    fields ``quantizer`` (None: the default quantizer)."""
     weight_bits, act_bits = SETTINGS[record['setting']]
     per_layer = record.get('weight_bits_per_layer') or {}
-    recipe = QuantRecipe(weight_bits=weight_bits, act_bits=act_bits,
-                         overrides={layer: dict(weight_bits=bits)
-                                    for layer, bits in per_layer.items()})
+    fields = dict(quantizer or {}, weight_bits=weight_bits,
+                  act_bits=act_bits)
+    if per_layer:
+        fields['overrides'] = {layer: dict(weight_bits=bits)
+                               for layer, bits in per_layer.items()}
+    recipe = QuantRecipe.from_dict(fields)
     return swapped_cost_report(fp_model, recipe, resolution)
 
 
@@ -47,5 +52,19 @@ def recount_costs(payload: dict) -> int:
             record['cost'] = float_cost_report(fp_model, spec.resolution)
         else:
             record['cost'] = quantized_cost(fp_model, record,
-                                            spec.resolution)
+                                            spec.resolution,
+                                            run_quantizer(payload))
     return len(payload['records'])
+
+
+def run_quantizer(payload: dict) -> dict:
+    """The QuantRecipe fields a recorded run quantized with: its
+    ``--quantizer-option`` fields, and for runs recorded before
+    ``patch_embed_input_bits`` existed, the image at the activation bits
+    (how those runs quantized it)."""
+    run = payload.get('run', {})
+    fields = dict(run.get('config', {}).get('quantizer') or {})
+    recipe = run.get('quantizer_recipe')
+    if recipe and 'patch_embed_input_bits' not in recipe:
+        fields.setdefault('patch_embed_input_bits', None)
+    return fields

@@ -27,7 +27,9 @@ def _recipe_words(run: dict) -> str:
         return ('min-max observers, per-channel asymmetric weights, '
                 'per-tensor activations at every quant point of method.md '
                 'section 1')
-    return (f'the {recipe.get("protocol", "full")!r} protocol, '
+    preset = (f'preset {recipe["preset"]!r}: ' if recipe.get('preset')
+              else '')
+    return (preset + f'the {recipe.get("protocol", "full")!r} protocol, '
             f'{recipe["weight_observer"]} per-channel weights, '
             f'{recipe["act_observer"]} activations, '
             f'{recipe["softmax_quantizer"]} softmax, quantizer types '

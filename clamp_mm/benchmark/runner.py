@@ -17,7 +17,7 @@ from torch import nn
 from clamp_mm.models import calibrate_observers, find_adapter
 from clamp_mm.pipeline import (StageMeter, build_in_scope,
                                float_cost_report, quantize_model)
-from clamp_mm.quant import QuantRecipe, set_quant_mode
+from clamp_mm.quant import set_quant_mode
 from clamp_mm.quant.tensor_quantizer import iter_quantizers
 from clamp_mm.reconstruction import BlockReconstructionCalibrator
 from clamp_mm.registry import GENERATORS
@@ -135,8 +135,7 @@ class ImageSources:
         model = copy.deepcopy(self.fp_model)
         adapter = find_adapter(model)
         calibrate_observers(model,
-                            QuantRecipe(weight_bits=weight_bits,
-                                        act_bits=act_bits), noise,
+                            self.config.recipe(weight_bits, act_bits), noise,
                             self.config.num_images, adapter)
         return adapter
 
@@ -228,8 +227,7 @@ class CellRunner:
         mixed = method.search == 'mixed'
         # Mixed precision starts at 8-bit weights; the budget brings them
         # down to the target average before the search.
-        recipe = QuantRecipe(weight_bits=8 if mixed else weight_bits,
-                             act_bits=act_bits)
+        recipe = self.config.recipe(8 if mixed else weight_bits, act_bits)
         model = copy.deepcopy(self.fp_model)
         calibrator, refresher = None, None
         if method.search == 'reconstruction':

@@ -14,6 +14,7 @@ Only the backbone of a dense model is quantized (method.md section 1).
 Labelled test data is read only to score a finished model, never to choose
 anything.
 """
+import copy
 import os.path as osp
 from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
@@ -253,19 +254,29 @@ class DenseTask:
         spec (ModelSpec): The model.
         num_test (int, optional): First ``num_test`` test images; None for
             the whole test set. Defaults to None.
+        data_dir (str, optional): Another composite build
+            (``tools/make_composite_datasets.py --out-dir``) whose validation
+            scenes are scored instead of the config's, e.g. a build of
+            another seed to diagnose on scenes the test split does not
+            contain. None keeps the config's data. Defaults to None.
     """
 
-    def __init__(self, spec: ModelSpec, num_test: Optional[int] = None
-                 ) -> None:
+    def __init__(self, spec: ModelSpec, num_test: Optional[int] = None,
+                 data_dir: Optional[str] = None) -> None:
         self.fp_predictions = None
         from mmengine.config import Config
         self.spec = spec
         self.config = Config.fromfile(spec.config)
+        if data_dir is not None:
+            from clamp_mm.datasets.composite_build import \
+                point_config_at_composite
+            train_data = copy.deepcopy(self.config.train_dataloader.dataset)
+            point_config_at_composite(self.config, data_dir)
+            # Calibration images stay the config's training scenes.
+            self.config.train_dataloader.dataset = train_data
         self.num_test = num_test
 
     def _dataloader(self):
-        import copy
-
         from mmengine.registry import init_default_scope
         from mmengine.runner import Runner
         init_default_scope(self.spec.scope)
@@ -297,8 +308,6 @@ class DenseTask:
     def real_images(self, adapter, num_images: int, seed: int
                     ) -> Tuple[torch.Tensor, None]:
         """Real calibration images of the training set (no labels)."""
-        import copy
-
         from mmengine.registry import init_default_scope
 
         from clamp_mm.synth import RealDataGenerator

@@ -202,8 +202,10 @@ class ModelAdapter:
         or the whole model with ``scope='model'``) is swapped, fc2 layers
         getting the ``post_gelu`` input point; the head is swapped when
         ``recipe.quantize_head``; each block gets an ``output_quantizer``
-        (when ``recipe.quantize_block_output``); then the recipe's per-layer
-        overrides are applied. Quantizers start in mode ``'off'``.
+        (when ``recipe.quantize_block_output``); the patch embedding's input
+        (the image) gets ``recipe.patch_embed_input_bits``; then the
+        recipe's per-layer overrides are applied. Quantizers start in mode
+        ``'off'``.
 
         Args:
             recipe (clamp_mm.quant.QuantRecipe | dict): What to quantize and
@@ -250,6 +252,12 @@ class ModelAdapter:
         attach_layernorm_reparam(
             self.model, existing_pairs(self.model,
                                        self.layernorm_linear_pairs()), factory)
+        if recipe.patch_embed_input_bits is not None:
+            for name in self.patch_embed_names():
+                for module in self.model.get_submodule(name).modules():
+                    quantizer = getattr(module, 'input_quantizer', None)
+                    if quantizer is not None:
+                        quantizer.set_bits(recipe.patch_embed_input_bits)
         apply_overrides(self.model, recipe.overrides)
         return self.model
 

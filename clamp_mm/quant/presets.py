@@ -6,7 +6,11 @@ How each was measured: docs/quantizer_ablation.md.
 
 ``'minmax'``
     The project's first recipe: every point quantized ('full' protocol),
-    min-max ranges everywhere, uniform softmax.
+    min-max ranges everywhere, uniform softmax, the image at the activation
+    bits like every other input.
+
+Every other preset keeps the patch embedding's input (the image) at 8 bits
+(``patch_embed_input_bits``), as RepQ-ViT does for every convolution input.
 ``'fq_vit'``
     FQ-ViT: 'full' protocol, power-of-two factors at the block outputs,
     log2 softmax, min-max ranges.
@@ -41,7 +45,8 @@ from typing import Dict
 PRESETS: Dict[str, dict] = {
     'minmax': dict(protocol='full', weight_observer='minmax',
                    act_observer='minmax', softmax_quantizer='uniform',
-                   point_quantizers={}, reparameterize_layernorm=False),
+                   point_quantizers={}, reparameterize_layernorm=False,
+                   patch_embed_input_bits=None),
     'fq_vit': dict(protocol='full', weight_observer='minmax',
                    act_observer='minmax', softmax_quantizer='log2',
                    point_quantizers={'block_output': 'ptf'},

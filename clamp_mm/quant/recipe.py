@@ -11,7 +11,7 @@ so it can live in an mmengine config::
 import copy
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Dict, Mapping
+from typing import Any, Dict, Mapping, Optional
 
 from .observers import OBSERVER_NAMES, build_observer
 from .overrides_text import OVERRIDES_EXAMPLE, parse_overrides_text
@@ -94,6 +94,13 @@ class QuantRecipe:
             Defaults to True.
         quantize_patch_embed (bool): Quantize the patch embedding
             convolution. Defaults to True.
+        patch_embed_input_bits (int, optional): Bit-width of the patch
+            embedding's input, i.e. of the image, whatever ``act_bits``
+            says; None gives it ``act_bits`` like every other input. Images
+            are 8-bit data, and RepQ-ViT also quantizes every convolution
+            input at 8 bits; at 4 bits the image costs the dense models most
+            of their W4/A4 loss (docs/patch_embed_input_bits.md). Defaults
+            to 8.
         quantize_head (bool): Quantize the classification head.
             Defaults to False (the head stays float).
         softmax_quantizer (str): Quantizer of the attention
@@ -144,6 +151,7 @@ class QuantRecipe:
     quantize_post_gelu: bool = True
     quantize_block_output: bool = True
     quantize_patch_embed: bool = True
+    patch_embed_input_bits: Optional[int] = 8
     quantize_head: bool = False
     softmax_quantizer: str = 'log_sqrt2'
     scope: str = 'backbone'
@@ -163,6 +171,9 @@ class QuantRecipe:
                     setattr(self, name, copy.deepcopy(value))
         _check_bits('weight_bits', self.weight_bits)
         _check_bits('act_bits', self.act_bits)
+        if self.patch_embed_input_bits is not None:
+            _check_bits('patch_embed_input_bits (or None)',
+                        self.patch_embed_input_bits)
         _check_choice('weight_observer', self.weight_observer, OBSERVER_NAMES)
         _check_choice('act_observer', self.act_observer, OBSERVER_NAMES)
         self.point_observers = dict(self.point_observers)

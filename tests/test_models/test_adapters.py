@@ -179,6 +179,37 @@ def test_attention_only_recipe_leaves_linear_inputs(family):
     set_quant_mode(model, 'off')
 
 
+def test_image_input_keeps_its_own_bits_at_low_activation_bits(family):
+    """At A4 the patch embedding's input (the image) is quantized at
+    ``patch_embed_input_bits`` (8 by default: at most 256 levels, more than
+    16) and every other input at 4 bits; None gives the image 4 bits too, and
+    an override still wins."""
+    model, images, _ = family
+    for fields, image_bits in ((dict(), 8),
+                               (dict(patch_embed_input_bits=None), 4),
+                               (dict(patch_embed_input_bits=6), 6)):
+        copied = copy.deepcopy(model)
+        copied_adapter = find_adapter(copied)
+        quantize(copied, dict(weight_bits=4, act_bits=4, **fields),
+                 lambda m: copied_adapter.forward_images(images))
+        embed_inputs = {
+            name + '.input_quantizer'
+            for embed in copied_adapter.patch_embed_names()
+            for name, module in copied.get_submodule(embed).named_modules(
+                prefix=embed) if hasattr(module, 'input_quantizer')}
+        assert embed_inputs
+        bits = {name: quantizer.bits
+                for name, quantizer in iter_quantizers(copied)
+                if quantizer.point != 'weight'}
+        assert {bits[name] for name in embed_inputs} == {image_bits}, fields
+        assert set(bits[name] for name in bits
+                   if name not in embed_inputs) == {4}, fields
+        quantizer = copied.get_submodule(sorted(embed_inputs)[0])
+        levels = quantizer(images).unique().numel()
+        assert levels <= 2 ** image_bits
+        assert levels > 16 or image_bits == 4, (fields, levels)
+
+
 def test_w4_weights_take_at_most_16_values_per_channel(family):
     model, images, _ = family
     adapter = find_adapter(model)

@@ -16,6 +16,9 @@ def test_defaults_follow_method():
     assert minmax.softmax_quantizer == 'uniform'
     assert not minmax.reparameterize_layernorm
     assert not minmax.point_quantizers and minmax.protocol == 'full'
+    # The image stays 8-bit except in the project's first recipe.
+    assert recipe.patch_embed_input_bits == 8
+    assert minmax.patch_embed_input_bits is None
     data_free = QuantRecipe.from_dict(dict(preset='clamp_data_free'))
     data_free.preset = ''
     assert data_free == recipe
@@ -26,7 +29,9 @@ def test_defaults_follow_method():
 
 @pytest.mark.parametrize('field,value', [('weight_bits', 0),
                                          ('weight_bits', 1), ('act_bits', 9),
-                                         ('act_bits', 4.0)])
+                                         ('act_bits', 4.0),
+                                         ('patch_embed_input_bits', 16),
+                                         ('patch_embed_input_bits', '8')])
 def test_bad_bits_name_field_and_range(field, value):
     with pytest.raises(ValueError, match=f'{field}.*2..8'):
         QuantRecipe(**{field: value})

@@ -236,7 +236,7 @@ def test_merge_keeps_first_cell_and_adds_new_ones():
     tool = load_tool()
     run = dict(models=['vit'], methods=['fp'], settings=['W8/A8'], seeds=[0],
                origins={'vit': 'a'}, metrics={'vit': 'top1'},
-               num_test={'vit': 10}, command='first')
+               num_test={'vit': 10}, command='first', config={})
     payload = dict(records=[record('fp', 'W8/A8', 80.0)], run=run)
     other = dict(records=[record('fp', 'W8/A8', 70.0),
                           record('real', 'W4/A4', 60.0)],
@@ -249,6 +249,53 @@ def test_merge_keeps_first_cell_and_adds_new_ones():
     assert payload['run']['settings'] == ['W8/A8', 'W4/A4']
     assert payload['run']['methods'] == ['fp', 'real']
     assert 'second' in payload['run']['command']
+
+
+def test_quantizer_option_reaches_every_quantized_cell(tmp_path,
+                                                      monkeypatch):
+    """--quantizer-option sets the quantizer of every method at the
+    setting's bits; the run records the fields and the report names the
+    preset."""
+    import clamp_mm.benchmark.runner as runner
+    recipes = []
+    quantize_model = runner.quantize_model
+
+    def recording(model, recipe, *args, **kwargs):
+        recipes.append(recipe)
+        return quantize_model(model, recipe, *args, **kwargs)
+
+    monkeypatch.setattr(runner, 'quantize_model', recording)
+    tool = load_tool()
+    out = tmp_path / 'benchmarks.md'
+    payload = tool.main([
+        '--models', 'vit', '--allow-random-init', '--methods', 'fp', 'real',
+        'gaussian', '--settings', 'W4/A4', 'W8/A8', '--seeds', '0',
+        '--num-images', '4', '--num-test', '20', '--no-fp-check',
+        '--quantizer-option', "preset='clamp_data_free_linear'",
+        '--out', str(out), '--work-dir', str(tmp_path / 'work')])
+    assert [(r.protocol, r.preset, r.weight_bits, r.act_bits)
+            for r in recipes] == [
+        ('linear', 'clamp_data_free_linear', 4, 4)] * 2 + [
+        ('linear', 'clamp_data_free_linear', 8, 8)] * 2
+    assert payload['run']['config']['quantizer'] == {
+        'preset': 'clamp_data_free_linear'}
+    assert payload['run']['quantizer_recipe']['protocol'] == 'linear'
+    assert "preset 'clamp_data_free_linear'" in out.read_text()
+
+
+def test_merge_refuses_results_of_another_quantizer():
+    tool = load_tool()
+    run = dict(models=['vit'], methods=['fp'], settings=['W8/A8'], seeds=[0],
+               origins={'vit': 'a'}, metrics={'vit': 'top1'},
+               num_test={'vit': 10}, command='first', config={})
+    payload = dict(records=[record('fp', 'W8/A8', 80.0)], run=run)
+    other = dict(records=[record('real', 'W4/A4', 60.0)],
+                 run=dict(run, config=dict(quantizer=dict(
+                     protocol='linear')), command='second'))
+    with pytest.raises(SystemExit, match="--merge other.json: its quantizer "
+                       "fields {'protocol': 'linear'} differ"):
+        tool.merge_payload(payload, other, 'other.json')
+    assert len(payload['records']) == 1
 
 
 def test_recount_gives_float_and_quantized_cells_one_count():
@@ -267,6 +314,25 @@ def test_recount_gives_float_and_quantized_cells_one_count():
     assert w4['size_mb'] < w8['size_mb'] < fp['size_mb']
     # One layer kept at 8 bits: larger than plain W4/A4.
     assert w4['size_mb'] < mixed['size_mb'] < w8['size_mb']
+
+
+def test_recount_counts_under_the_runs_quantizer():
+    """A run whose quantizer keeps the patch embedding float is counted
+    with a float patch embedding (more bit operations than the default's
+    8-bit image), one recorded before ``patch_embed_input_bits`` existed
+    with a 4-bit image (fewer)."""
+    from clamp_mm.benchmark.recount import recount_costs
+    default = dict(records=[record('real', 'W4/A4', 70.0)], run={})
+    float_embed = dict(records=[record('real', 'W4/A4', 70.0)], run=dict(
+        config=dict(quantizer=dict(quantize_patch_embed=False))))
+    # Recorded before patch_embed_input_bits existed: a 4-bit image.
+    old_run = dict(records=[record('real', 'W4/A4', 70.0)], run=dict(
+        quantizer_recipe=dict(protocol='full')))
+    for payload in (default, float_embed, old_run):
+        recount_costs(payload)
+    gbops = [payload['records'][0]['cost']['gbops']
+             for payload in (old_run, default, float_embed)]
+    assert gbops[0] < gbops[1] < gbops[2]
 
 
 @pytest.mark.parametrize('option, shown', [
@@ -293,6 +359,13 @@ def test_recount_gives_float_and_quantized_cells_one_count():
     (['--reconstruction-option', 'iteration=10'],
      "unknown field(s) ['iteration']"),
     (['--reconstruction-option', 'iterations'], "'iterations'"),
+    (['--quantizer-option', "preset='nope'"],
+     "quantizer fields: preset must be one of"),
+    (['--quantizer-option', 'weight_bits=3'],
+     'quantizer fields: weight_bits comes from the setting'),
+    (['--quantizer-option', 'bogus=1'],
+     "quantizer fields: unknown QuantRecipe field(s) ['bogus']"),
+    (['--quantizer-option', 'protocol=linear'], "'protocol=linear'"),
 ])
 def test_bad_budget_is_one_line_error_before_anything_is_written(
         tmp_path, capsys, option, shown):
