@@ -411,3 +411,21 @@ def test_coco_map_margins_are_points_not_fractions():
     records[1] = coco('gaussian', 'W8/A8', 0.340)
     checks = check_targets(summarise(records), 'mask_rcnn', 'coco/bbox_mAP')
     assert checks[1][1] == 'met'
+
+
+def test_fp_check_holds_other_seeds_to_the_float_figure():
+    """A seed merged from a run without an 'fp' cell is checked against the
+    FP cell of another seed (the float model has no seed); a wrong float
+    figure still fails the check."""
+    from clamp_mm.benchmark.report import _fp_consistency
+    from clamp_mm.benchmark.summary import summarise
+    good = [record('fp', 'W4/A4', 80.0, seed=0),
+            record('real', 'W4/A4', 70.0, seed=0),
+            record('real', 'W4/A4', 71.0, seed=1)]
+    text = _fp_consistency(summarise(good), 'vit', 'top1')
+    assert text.startswith('FP check: in all 2 quantized cells')
+    bad = good + [dict(record('clamp_stage1', 'W4/A4', 70.0, seed=1),
+                       fp_metrics={'top1': 79.0})]
+    text = _fp_consistency(summarise(bad), 'vit', 'top1')
+    assert text.startswith('FP check FAILED')
+    assert 'clamp_stage1 W4/A4 seed 1 (79.0 vs 80.0)' in text
