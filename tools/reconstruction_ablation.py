@@ -88,17 +88,12 @@ def add_cell_arguments(parser: argparse.ArgumentParser) -> None:
 def quantizer_fields(parser: argparse.ArgumentParser, text: str) -> dict:
     """``--quantizer`` parsed and checked against :class:`QuantRecipe`,
     or one line and exit 2."""
-    from clamp_mm.quant import QuantRecipe
-    fields = json_dict(parser, '--quantizer', text)
-    for key in ('weight_bits', 'act_bits'):
-        if key in fields:
-            parser.exit(2, f'{parser.prog}: --quantizer: {key} comes from '
-                        '--settings, not from --quantizer\n')
+    from clamp_mm.benchmark.methods import check_quantizer_fields
     try:
-        QuantRecipe.from_dict(fields)
-    except (TypeError, ValueError) as error:
+        return check_quantizer_fields(
+            json_dict(parser, '--quantizer', text), '--settings')
+    except ValueError as error:
         parser.exit(2, f'{parser.prog}: --quantizer: {error}\n')
-    return fields
 
 
 def json_dict(parser: argparse.ArgumentParser, option: str,
@@ -159,16 +154,12 @@ def observer_model(fp_model, setting, images, seed, quantizer=None):
     """A fresh copy of ``fp_model`` with the default quantizer (with the
     :class:`QuantRecipe` fields ``quantizer`` over it) at the setting's
     bits, its observers calibrated on ``images``."""
-    from clamp_mm.benchmark.methods import SETTINGS
+    from clamp_mm.benchmark.methods import SETTINGS, recipe_at_bits
     from clamp_mm.models import calibrate_observers, find_adapter
-    from clamp_mm.quant import QuantRecipe
-    weight_bits, act_bits = SETTINGS[setting]
     torch.manual_seed(seed)
     model = copy.deepcopy(fp_model)
-    recipe = QuantRecipe.from_dict(dict(quantizer or {},
-                                        weight_bits=weight_bits,
-                                        act_bits=act_bits))
-    calibrate_observers(model, recipe, images)
+    calibrate_observers(model, recipe_at_bits(quantizer, *SETTINGS[setting]),
+                        images)
     return model, find_adapter(model)
 
 

@@ -102,6 +102,36 @@ GENERATOR_TYPES = {
 }
 
 
+def check_quantizer_fields(fields: dict, bits_from: str) -> dict:
+    """``fields`` (QuantRecipe fields over the default quantizer, without
+    the bits) as a checked dict.
+
+    Args:
+        fields (dict): The fields.
+        bits_from (str): Where the bits come from, for the message.
+
+    Raises:
+        ValueError: On bits among the fields or a field QuantRecipe refuses.
+    """
+    fields = dict(fields)
+    for key in ('weight_bits', 'act_bits'):
+        if key in fields:
+            raise ValueError(f'{key} comes from {bits_from}, not from the '
+                             'quantizer fields')
+    try:
+        QuantRecipe.from_dict(fields)
+    except TypeError as error:
+        raise ValueError(str(error)) from None
+    return fields
+
+
+def recipe_at_bits(fields: Optional[dict], weight_bits: int,
+                   act_bits: int) -> QuantRecipe:
+    """The default quantizer with ``fields`` over it, at these bits."""
+    return QuantRecipe.from_dict(dict(fields or {}, weight_bits=weight_bits,
+                                      act_bits=act_bits))
+
+
 @dataclass
 class BenchmarkConfig:
     """What every cell shares: data sizes, stage-1 and search budgets.
@@ -183,21 +213,15 @@ class BenchmarkConfig:
         self.reconstruction = dict(self.reconstruction)
         from clamp_mm.reconstruction.config import ReconstructionConfig
         ReconstructionConfig.from_fields(**self.reconstruction)  # checked
-        self.quantizer = dict(self.quantizer)
-        for key in ('weight_bits', 'act_bits'):
-            if key in self.quantizer:
-                raise ValueError(f'quantizer fields: {key} comes from the '
-                                 'setting, not from the quantizer fields')
         try:
-            QuantRecipe.from_dict(self.quantizer)
-        except (TypeError, ValueError) as error:
+            self.quantizer = check_quantizer_fields(self.quantizer,
+                                                    'the setting')
+        except ValueError as error:
             raise ValueError(f'quantizer fields: {error}') from None
 
     def recipe(self, weight_bits: int, act_bits: int) -> QuantRecipe:
         """The quantizer of every method at these bits."""
-        return QuantRecipe.from_dict(dict(self.quantizer,
-                                          weight_bits=weight_bits,
-                                          act_bits=act_bits))
+        return recipe_at_bits(self.quantizer, weight_bits, act_bits)
 
     def generator_cfg(self, source: str, seed: int,
                       grey_inputs: bool = False) -> dict:

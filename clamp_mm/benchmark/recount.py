@@ -10,8 +10,7 @@ from typing import Dict, Optional
 from torch import nn
 
 from clamp_mm.pipeline import float_cost_report, swapped_cost_report
-from clamp_mm.quant import QuantRecipe
-from .methods import SETTINGS
+from .methods import SETTINGS, recipe_at_bits
 from .tasks import MODEL_SPECS, load_float_model
 
 
@@ -22,12 +21,11 @@ def quantized_cost(fp_model: nn.Module, record: dict, resolution,
     fields ``quantizer`` (None: the default quantizer)."""
     weight_bits, act_bits = SETTINGS[record['setting']]
     per_layer = record.get('weight_bits_per_layer') or {}
-    fields = dict(quantizer or {}, weight_bits=weight_bits,
-                  act_bits=act_bits)
+    fields = dict(quantizer or {})
     if per_layer:
         fields['overrides'] = {layer: dict(weight_bits=bits)
                                for layer, bits in per_layer.items()}
-    recipe = QuantRecipe.from_dict(fields)
+    recipe = recipe_at_bits(fields, weight_bits, act_bits)
     return swapped_cost_report(fp_model, recipe, resolution)
 
 
