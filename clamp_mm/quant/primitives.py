@@ -9,6 +9,8 @@ from typing import Optional, Tuple
 
 import torch
 
+from .straight_through import straight_through
+
 #: Smallest step a quantizer may have: a zero step would divide by zero.
 MIN_SCALE = 1e-8
 
@@ -24,14 +26,6 @@ def round_ste(x: torch.Tensor) -> torch.Tensor:
         through unchanged.
     """
     return x + (torch.round(x) - x).detach()
-
-
-def _round(x: torch.Tensor) -> torch.Tensor:
-    """:func:`round_ste`, or a plain round when no gradient is wanted (one
-    kernel instead of three at inference)."""
-    if x.requires_grad and torch.is_grad_enabled():
-        return round_ste(x)
-    return torch.round(x)
 
 
 def integer_range(bits: int, symmetric: bool) -> Tuple[int, int]:
@@ -122,10 +116,12 @@ def fake_quantize(x: torch.Tensor,
     values outside ``[qmin, qmax]`` (clipped) get no gradient, the range
     ends included get it. When no gradient is wanted (inference), a few
     in-place passes compute the same values (faster on CPU than torch's
-    fused kernel); with a gradient wanted for the input only, or while a
+    fused kernel); with a gradient wanted for the input only, the same
+    passes and a mask of the unclipped values make one autograd node
+    (:func:`~clamp_mm.quant.straight_through.straight_through`); while a
     tracer records the graph (ONNX export), float32 inputs take torch's
-    fused kernels; otherwise (half precision, or a learnable scale, which
-    then receives a gradient) plain operations.
+    fused kernels; otherwise (a learnable scale, which then receives a
+    gradient) plain operations.
 
     Args:
         x (Tensor): Input.
@@ -140,13 +136,17 @@ def fake_quantize(x: torch.Tensor,
         Tensor: Fake-quantized ``x``, same shape and dtype.
     """
     qmin, qmax = integer_range(bits, symmetric)
-    if not _wants_grad(x, scale) and not _tracing():
-        return _fake_quantize_inference(x, scale, zero_point, qmin, qmax,
-                                        channel_axis)
+    if not _tracing():
+        if not _wants_grad(x, scale):
+            return _fake_quantize_inference(x, scale, zero_point, qmin, qmax,
+                                            channel_axis)
+        if not scale.requires_grad:
+            return straight_through(_uniform_kernel, x, scale, zero_point,
+                                    qmin, qmax, channel_axis, True)
     if x.dtype == torch.float32 and not scale.requires_grad:
-        # Same arithmetic and straight-through gradient in one fused ATen
-        # kernel instead of ten element-wise passes (multiplies by 1/scale
-        # rather than dividing, which can move an exact tie by one ulp).
+        # The form torch.onnx writes as QuantizeLinear + DequantizeLinear
+        # (multiplies by 1/scale rather than dividing, which can move an
+        # exact tie by one ulp).
         if channel_axis is None or scale.dim() == 0:
             return torch.fake_quantize_per_tensor_affine(
                 x, scale.reshape(()).float(),
@@ -226,10 +226,24 @@ def _fake_quantize_inference(x: torch.Tensor, scale: torch.Tensor,
     wanted: one new tensor, then in-place passes. On one CPU thread this is
     about five times faster than torch's fused
     ``fake_quantize_per_tensor_affine`` kernel (docs/benchmark_fake_quant.md)."""
+    return _uniform_kernel(x, scale, zero_point, qmin, qmax, channel_axis,
+                           False)[0]
+
+
+def _uniform_kernel(x: torch.Tensor, scale: torch.Tensor,
+                    zero_point: torch.Tensor, qmin: int, qmax: int,
+                    channel_axis: Optional[int], gradient_mask: bool):
+    """The fake-quantized values, in place after the first pass, and, if
+    ``gradient_mask``, the mask of the codes inside ``[qmin, qmax]`` (ends
+    included, as the reference's gradient), else None."""
     scale = broadcast_to_axis(scale, x, channel_axis).to(x.dtype)
     zero_point = broadcast_to_axis(zero_point, x, channel_axis).to(x.dtype)
-    return torch.div(x, scale).round_().add_(zero_point).clamp_(
-        qmin, qmax).sub_(zero_point).mul_(scale)
+    codes = torch.div(x, scale).round_().add_(zero_point)
+    if not gradient_mask:
+        return codes.clamp_(qmin, qmax).sub_(zero_point).mul_(scale), None
+    clamped = codes.clamp(qmin, qmax)
+    inside = clamped == codes
+    return clamped.sub_(zero_point).mul_(scale), inside
 
 
 def _fake_quantize_reference(x: torch.Tensor, scale: torch.Tensor,
@@ -238,12 +252,18 @@ def _fake_quantize_reference(x: torch.Tensor, scale: torch.Tensor,
     """Plain-PyTorch fake quantization; differentiable in ``scale``."""
     scale = broadcast_to_axis(scale, x, channel_axis).to(x.dtype)
     zero_point = broadcast_to_axis(zero_point, x, channel_axis).to(x.dtype)
-    codes = round_ste(x / scale) + zero_point
-    # Inclusive range test, as torch.fake_quantize_per_tensor_affine does:
-    # the calibrated extremes themselves keep their gradient.
-    inside = (codes >= qmin) & (codes <= qmax)
-    codes = torch.where(inside, codes, codes.detach().clamp(qmin, qmax))
+    codes = _clamp_keeping_ends(round_ste(x / scale) + zero_point, qmin, qmax)
     return (codes - zero_point) * scale
+
+
+def _clamp_keeping_ends(codes: torch.Tensor, low: float,
+                        high: float) -> torch.Tensor:
+    """``codes.clamp(low, high)`` whose gradient passes where ``low <= codes
+    <= high``: the range ends included, as
+    ``torch.fake_quantize_per_tensor_affine`` and the straight-through
+    kernels do (``torch.clamp`` stops it at the ends themselves)."""
+    inside = (codes >= low) & (codes <= high)
+    return torch.where(inside, codes, codes.detach().clamp(low, high))
 
 
 def log2_fake_quantize(x: torch.Tensor, scale: torch.Tensor,
@@ -292,22 +312,39 @@ def log_fake_quantize(x: torch.Tensor, scale: torch.Tensor, bits: int,
     largest_code = 2**bits - 2
     scale = scale.to(x.dtype)
     if not _wants_grad(x, scale):
-        # The same values, in place after the first pass.
-        code = torch.div(x, scale).clamp_(
-            min=torch.finfo(x.dtype).tiny).log2_().mul_(
-                -1.0 / exponent_step).round_().clamp_(min=0.0)
-        beyond = code > largest_code
-        return code.mul_(-exponent_step).exp2_().mul_(scale).masked_fill_(
-            beyond, 0.0)
+        return _log_kernel(x, scale, largest_code, exponent_step, False)[0]
+    if not scale.requires_grad:
+        return straight_through(_log_kernel, x, scale, largest_code,
+                                exponent_step, True)
     ratio = torch.clamp(x / scale, min=torch.finfo(x.dtype).tiny)
-    code = _round(torch.log2(ratio).mul_(-1.0 / exponent_step)
-                  if not ratio.requires_grad else
-                  -torch.log2(ratio) / exponent_step)
-    code = torch.clamp(code, min=0.0)
+    code = _clamp_keeping_ends(round_ste(-torch.log2(ratio) / exponent_step),
+                               0.0, float('inf'))
     dequantized = scale * torch.exp2(-code * exponent_step)
     # Beyond the smallest level, the nearest representable value is 0.
     return torch.where(code > largest_code, torch.zeros_like(dequantized),
                        dequantized)
+
+
+def _log_kernel(x: torch.Tensor, scale: torch.Tensor, largest_code: int,
+                exponent_step: float, gradient_factor: bool):
+    """Values of :func:`log_fake_quantize`, in place after the first pass,
+    and, if ``gradient_factor``, the factor of its straight-through
+    gradient (else None): ``dequantized / x`` (the derivative of ``scale *
+    2^(-step * round(-log2(x / scale) / step))`` with the rounding passed
+    through), 0 where the code was clipped (above the largest level, beyond
+    the smallest, or ``x / scale`` below the smallest float)."""
+    tiny = torch.finfo(x.dtype).tiny
+    ratio = torch.div(x, scale)
+    passes = ratio >= tiny if gradient_factor else None
+    code = ratio.clamp_(min=tiny).log2_().mul_(-1.0 / exponent_step).round_()
+    if gradient_factor:
+        passes &= code >= 0
+    beyond = code > largest_code
+    values = code.clamp_(min=0.0).mul_(-exponent_step).exp2_().mul_(
+        scale).masked_fill_(beyond, 0.0)
+    if not gradient_factor:
+        return values, None
+    return values, values.div(x.clamp(min=tiny)).mul_(passes)
 
 
 def twin_uniform_fake_quantize(x: torch.Tensor, large_scale: torch.Tensor,
@@ -337,26 +374,56 @@ def twin_uniform_fake_quantize(x: torch.Tensor, large_scale: torch.Tensor,
     largest_code = 2**(bits - 1) - 1
     large_scale = large_scale.to(x.dtype)
     small_scale = small_scale.to(x.dtype)
-    if not _wants_grad(x, large_scale, small_scale):
-        # The same values, in place after each range's first pass.
-        coarse = torch.div(x, large_scale).round_().clamp_(
-            0, largest_code).mul_(large_scale)
-        fine = torch.div(x, small_scale).round_()
-        if signed:
-            # Each range is exactly 0 where the other one holds x, so a sum
-            # selects without a mask (masked selection is the slow pass).
-            return fine.clamp_(-largest_code, 0).mul_(small_scale).add_(
-                coarse)
-        fine.clamp_(0, largest_code).mul_(small_scale)
-        return torch.where(x <= small_scale * (largest_code + 0.5), fine,
-                           coarse)
-    coarse = torch.clamp(_round(x / large_scale), 0,
-                         largest_code) * large_scale
+    if _wants_grad(x, large_scale, small_scale) and (
+            large_scale.requires_grad or small_scale.requires_grad):
+        return _twin_uniform_reference(x, large_scale, small_scale,
+                                       largest_code, signed)
+    if _wants_grad(x):
+        return straight_through(_twin_uniform_kernel, x, large_scale,
+                                small_scale, largest_code, signed, True)
+    return _twin_uniform_kernel(x, large_scale, small_scale, largest_code,
+                                signed, False)[0]
+
+
+def _twin_uniform_kernel(x: torch.Tensor, large_scale: torch.Tensor,
+                         small_scale: torch.Tensor, largest_code: int,
+                         signed: bool, gradient_mask: bool):
+    """Values of :func:`twin_uniform_fake_quantize`, in place after each
+    range's first pass, and, if ``gradient_mask``, the mask of the values
+    whose range did not clip them (else None)."""
+    coarse_codes = torch.div(x, large_scale).round_()
+    coarse_passes = (coarse_codes <= largest_code) if gradient_mask else None
+    coarse = coarse_codes.clamp_(0, largest_code).mul_(large_scale)
+    fine_codes = torch.div(x, small_scale).round_()
     if signed:
-        fine = torch.clamp(_round(x / small_scale), -largest_code,
-                           0) * small_scale
+        # Negative values take the fine range, the rest the coarse one; a
+        # value is clipped only below the fine or above the coarse range.
+        mask = ((fine_codes >= -largest_code) & coarse_passes
+                if gradient_mask else None)
+        # Each range is exactly 0 where the other one holds x, so a sum
+        # selects without a mask (masked selection is the slow pass).
+        return fine_codes.clamp_(-largest_code, 0).mul_(small_scale).add_(
+            coarse), mask
+    in_fine_range = x <= small_scale * (largest_code + 0.5)
+    mask = (torch.where(in_fine_range, (fine_codes >= 0) &
+                        (fine_codes <= largest_code), coarse_passes)
+            if gradient_mask else None)
+    fine = fine_codes.clamp_(0, largest_code).mul_(small_scale)
+    return torch.where(in_fine_range, fine, coarse), mask
+
+
+def _twin_uniform_reference(x: torch.Tensor, large_scale: torch.Tensor,
+                            small_scale: torch.Tensor, largest_code: int,
+                            signed: bool) -> torch.Tensor:
+    """Plain-PyTorch twin-uniform fake quantization; differentiable in the
+    scales."""
+    coarse = _clamp_keeping_ends(round_ste(x / large_scale), 0,
+                                 largest_code) * large_scale
+    if signed:
+        fine = _clamp_keeping_ends(round_ste(x / small_scale), -largest_code,
+                                   0) * small_scale
         return torch.where(x < 0, fine, coarse)
-    fine = torch.clamp(_round(x / small_scale), 0,
-                       largest_code) * small_scale
+    fine = _clamp_keeping_ends(round_ste(x / small_scale), 0,
+                               largest_code) * small_scale
     in_fine_range = x <= small_scale * (largest_code + 0.5)
     return torch.where(in_fine_range, fine, coarse)
