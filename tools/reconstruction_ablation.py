@@ -164,6 +164,7 @@ def observer_model(fp_model, setting, images, seed, quantizer=None):
 
 
 def main(argv=None) -> None:
+    from clamp_mm.benchmark.methods import SETTINGS, recipe_at_bits
     args = parse_args(argv)
     torch.set_num_threads(int(os.environ.get('CLAMP_NUM_THREADS', '1')))
     from clamp_mm.reconstruction import BlockReconstructionCalibrator
@@ -202,6 +203,8 @@ def main(argv=None) -> None:
                 seed=args.seed, split=args.eval_split,
                 num_eval=task.num_test, generator_iterations=(
                     args.generator_iterations), quantizer=args.quantizer,
+                recipe=recipe_at_bits(args.quantizer,
+                                      *SETTINGS[setting]).to_dict(),
                 fp=fp_top1,
                 observers=observers, reconstruction=reconstructed,
                 reconstruction_seconds=seconds,

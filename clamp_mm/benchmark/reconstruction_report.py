@@ -6,6 +6,7 @@ Example:
     >>> records = read_records(['vit_seed0.jsonl', 'vit_seed1.jsonl'])
     >>> lines = report_lines(records)
 """
+import hashlib
 import json
 import os
 import os.path as osp
@@ -32,6 +33,20 @@ def quantizer_label(record: dict) -> str:
     return json.dumps(fields, sort_keys=True) if fields else 'default'
 
 
+def recipe_label(record: dict) -> str:
+    """What must agree between the records of one report: the
+    ``--quantizer`` fields and the whole recorded recipe without its bits
+    (a change of the default quantizer changes the recipe, not the fields),
+    as a label; records older than the ``recipe`` field say so."""
+    recipe = record.get('recipe')
+    if recipe is None:
+        return f'{quantizer_label(record)}, recipe not recorded'
+    recipe = {key: value for key, value in recipe.items()
+              if key not in ('weight_bits', 'act_bits')}
+    digest = hashlib.sha1(json.dumps(recipe, sort_keys=True).encode())
+    return f'{quantizer_label(record)}, recipe {digest.hexdigest()[:10]}'
+
+
 def read_records(paths: Iterable[str]) -> List[dict]:
     """Every record of the JSON-lines files; a (model, source, setting,
     seed, split) repeated in a later line or file is dropped (first kept).
@@ -39,7 +54,7 @@ def read_records(paths: Iterable[str]) -> List[dict]:
     Raises:
         ValueError: When a line is not a JSON object of the tool, or when
             the records were made with different ``--quantizer`` fields
-            (one report compares images under one quantizer).
+            or recipes (one report compares images under one quantizer).
     """
     seen, records, quantizers = set(), [], {}
     for path in paths:
@@ -56,7 +71,7 @@ def read_records(paths: Iterable[str]) -> List[dict]:
                     raise ValueError(f'{path}:{number}: not a record of '
                                      f'reconstruction_ablation.py '
                                      f'({error})') from None
-                quantizers.setdefault(quantizer_label(record),
+                quantizers.setdefault(recipe_label(record),
                                       f'{path}:{number}')
                 if key not in seen:
                     seen.add(key)

@@ -85,6 +85,32 @@ def test_records_of_different_quantizers_are_not_mixed(tmp_path):
         read_records([default, other])
 
 
+def test_records_of_different_recipes_are_not_mixed(tmp_path):
+    """The same (empty) --quantizer fields under two defaults, and a
+    record without a recipe beside one with it, are refused; the same
+    recipe at other bits is one quantizer."""
+    from clamp_mm.benchmark.methods import recipe_at_bits
+
+    def with_recipe(seed, setting, bits, **fields):
+        record = _record('clamp', setting, seed, 1, 2, quantizer={})
+        record['recipe'] = dict(recipe_at_bits({}, *bits).to_dict(), **fields)
+        return record
+
+    same = _write(tmp_path / 'same.jsonl', [
+        with_recipe(0, 'W4/A4', (4, 4)), with_recipe(0, 'W3/A4', (3, 4))])
+    assert len(read_records([same])) == 2
+    changed = _write(tmp_path / 'changed.jsonl', [
+        with_recipe(1, 'W4/A4', (4, 4), patch_embed_input_bits=None)])
+    with pytest.raises(ValueError, match='different quantizers.*'
+                       'changed.jsonl:1'):
+        read_records([same, changed])
+    unrecorded = _write(tmp_path / 'old.jsonl', [
+        _record('clamp', 'W4/A4', 2, 1, 2, quantizer={})])
+    with pytest.raises(ValueError, match='recipe not recorded first at '
+                       '.*old.jsonl:1'):
+        read_records([same, unrecorded])
+
+
 def test_report_names_the_quantizer(tmp_path):
     results = _write(tmp_path / 'r.jsonl', [_record(
         'clamp', 'W4/A4', 0, 83.0, 84.0,
