@@ -168,3 +168,41 @@ def check_targets(cells: Dict[tuple, CellSummary], model: str,
         checks.append((target, 'met' if worst <= 600 else 'missed',
                        f'slowest setting {worst / 60:.1f} min'))
     return checks
+
+
+def check_stage2_targets(cells: Dict[tuple, CellSummary], model: str,
+                         metric: str) -> List[Tuple[str, str, str]]:
+    """Issue 14's accuracy targets for one model: (target, verdict, figures).
+
+    At W4/A4 and W3/A4 full CLAMP must score at least 1.0 point above CLAMP
+    stage 1 and above PSAQ-ViT v1 (seed means); where stage 1 is already
+    within 1 point of FP the first bar becomes "closes at least half of
+    what stage 1 leaves to FP".
+    """
+
+    def mean(method, setting):
+        cell = cells.get((model, method, setting))
+        return cell.metric(metric)[0] if cell is not None else None
+
+    checks = []
+    point = 1.0 / points_per_unit(metric)
+    digits = metric_digits(metric)
+    for setting in ('W4/A4', 'W3/A4'):
+        fp, stage1, full, v1 = (mean(method, setting) for method in
+                                ('fp', 'clamp_stage1', 'clamp_full',
+                                 'psaq_v1'))
+        plain = (f'{setting}: full CLAMP >= CLAMP stage 1 + 1 and >= '
+                 'PSAQ-ViT v1 + 1')
+        if None in (stage1, full, v1):
+            checks.append((plain, 'not run', ''))
+            continue
+        close = fp is not None and fp - stage1 <= 1.0 * point
+        bar = stage1 + ((fp - stage1) / 2 if close else 1.0 * point)
+        target = (f'{setting}: full CLAMP >= stage 1 + half its gap to FP '
+                  'and >= PSAQ-ViT v1 + 1' if close else plain)
+        met = full >= max(bar, v1 + 1.0 * point) - 1e-9
+        checks.append((target, 'met' if met else 'missed',
+                       f'full {full:.{digits}f} ({full - stage1:+.{digits}f} '
+                       f'over stage 1 {stage1:.{digits}f}, bar '
+                       f'{bar:.{digits}f}), PSAQ-ViT v1 {v1:.{digits}f}'))
+    return checks

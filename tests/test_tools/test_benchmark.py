@@ -132,6 +132,31 @@ def test_targets_verdicts():
     assert checks[0][1] == 'met'
 
 
+def test_stage2_targets():
+    """Issue 14: full CLAMP 1 point over stage 1 and PSAQ-ViT v1; half the
+    gap to FP where stage 1 is within a point of it."""
+    from clamp_mm.benchmark.summary import check_stage2_targets
+
+    def verdicts(full, stage1=80.0, v1=79.0, fp=86.0):
+        records = [record('fp', 'W4/A4', fp), record('psaq_v1', 'W4/A4', v1),
+                   record('clamp_stage1', 'W4/A4', stage1),
+                   record('clamp_full', 'W4/A4', full)]
+        return {target: verdict for target, verdict, _ in
+                check_stage2_targets(summarise(records), 'vit', 'top1')}
+
+    plain = 'W4/A4: full CLAMP >= CLAMP stage 1 + 1 and >= PSAQ-ViT v1 + 1'
+    assert verdicts(81.0)[plain] == 'met'
+    assert verdicts(80.9)[plain] == 'missed'
+    assert verdicts(81.5, v1=81.0)[plain] == 'missed'   # only 0.5 over v1
+    assert verdicts(81.0)['W3/A4: full CLAMP >= CLAMP stage 1 + 1 and >= '
+                          'PSAQ-ViT v1 + 1'] == 'not run'
+    # Stage 1 0.8 below FP: the bar is 85.6, not 86.2.
+    close = ('W4/A4: full CLAMP >= stage 1 + half its gap to FP and >= '
+             'PSAQ-ViT v1 + 1')
+    assert verdicts(85.6, stage1=85.2, v1=84.0)[close] == 'met'
+    assert verdicts(85.5, stage1=85.2, v1=84.0)[close] == 'missed'
+
+
 def test_report_lists_cells_not_run(tmp_path):
     records = [record('fp', 'W4/A4', 80.0, seed=seed) for seed in (0, 1)]
     records.append(record('real', 'W4/A4', 70.0, seed=0))
