@@ -16,7 +16,7 @@ from .summary import STAGES, points_per_unit  # noqa: E402
 
 def _save(fig, path: str) -> str:
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches='tight')
     plt.close(fig)
     return path
 
