@@ -105,6 +105,17 @@ def metric_digits(metric: str) -> int:
     return 3 if points_per_unit(metric) == 100.0 else 2
 
 
+def _seed_means(cells, model: str, metric: str):
+    """``mean(method, setting)`` (the seed mean of ``metric``, None when the
+    cell did not run), one point of ``metric`` and its report digits."""
+
+    def mean(method, setting):
+        cell = cells.get((model, method, setting))
+        return cell.metric(metric)[0] if cell is not None else None
+
+    return mean, 1.0 / points_per_unit(metric), metric_digits(metric)
+
+
 def check_targets(cells: Dict[tuple, CellSummary], model: str,
                   metric: str) -> List[Tuple[str, str, str]]:
     """The issue's targets for one model: (target, verdict, figures).
@@ -113,13 +124,8 @@ def check_targets(cells: Dict[tuple, CellSummary], model: str,
     seed means of ``metric``.
     """
 
-    def mean(method, setting):
-        cell = cells.get((model, method, setting))
-        return cell.metric(metric)[0] if cell is not None else None
-
+    mean, point, digits = _seed_means(cells, model, metric)
     checks = []
-    point = 1.0 / points_per_unit(metric)
-    digits = metric_digits(metric)
     clamp, real, v1 = (mean('clamp_full', 'W4/A4'), mean('real', 'W4/A4'),
                        mean('psaq_v1', 'W4/A4'))
     if None in (clamp, real, v1):
@@ -180,13 +186,8 @@ def check_stage2_targets(cells: Dict[tuple, CellSummary], model: str,
     what stage 1 leaves to FP".
     """
 
-    def mean(method, setting):
-        cell = cells.get((model, method, setting))
-        return cell.metric(metric)[0] if cell is not None else None
-
+    mean, point, digits = _seed_means(cells, model, metric)
     checks = []
-    point = 1.0 / points_per_unit(metric)
-    digits = metric_digits(metric)
     for setting in ('W4/A4', 'W3/A4'):
         fp, stage1, full, v1 = (mean(method, setting) for method in
                                 ('fp', 'clamp_stage1', 'clamp_full',
