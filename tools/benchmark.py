@@ -92,6 +92,13 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='any other SearchConfig field, e.g. '
                         'mutation_range_low_bits=0.05 (value read as a '
                         'Python literal)')
+    parser.add_argument('--mixed-avg-weight-bits', type=float, default=4.5,
+                        help='budget of the mixed method: average weight '
+                        'bits (parameter-weighted), default 4.5')
+    parser.add_argument('--mixed-weight-bits', type=int, nargs='+',
+                        default=[3, 4, 5, 6, 7, 8], metavar='BITS',
+                        help='weight bit-widths the mixed method may pick '
+                        '(default 3 4 5 6 7 8)')
     parser.add_argument('--reconstruction-option', nargs='+', default=[],
                         metavar='FIELD=VALUE',
                         help='BlockReconstructionCalibrator field of the '
@@ -231,7 +238,9 @@ def benchmark_config(args):
                            num_test=num_test,
                            grey_generation=args.grey_generation,
                            eval_split=args.eval_split,
-                           quantizer=args.quantizer_options)
+                           quantizer=args.quantizer_options,
+                           mixed_avg_weight_bits=args.mixed_avg_weight_bits,
+                           mixed_weight_bit_choices=args.mixed_weight_bits)
 
 
 def write_outputs(args, payload) -> None:

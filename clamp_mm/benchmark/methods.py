@@ -210,6 +210,15 @@ class BenchmarkConfig:
             raise ValueError(f'eval_split={self.eval_split!r}, expected one '
                              f'of {list(EVAL_SPLITS)}')
         self.mixed_weight_bit_choices = tuple(self.mixed_weight_bit_choices)
+        try:
+            self.mixed_precision()
+        except ValueError as error:
+            raise ValueError(f'mixed precision: {error}') from None
+        if self.mixed_avg_weight_bits < min(self.mixed_weight_bit_choices):
+            raise ValueError(
+                f'mixed_avg_weight_bits={self.mixed_avg_weight_bits}, '
+                'expected at least the smallest of mixed_weight_bit_choices '
+                f'{self.mixed_weight_bit_choices}')
         self.reconstruction = dict(self.reconstruction)
         from clamp_mm.reconstruction.config import ReconstructionConfig
         ReconstructionConfig.from_fields(**self.reconstruction)  # checked
@@ -218,6 +227,13 @@ class BenchmarkConfig:
                                                     'the setting')
         except ValueError as error:
             raise ValueError(f'quantizer fields: {error}') from None
+
+    def mixed_precision(self):
+        """The :class:`MixedPrecisionConfig` of the ``mixed`` method."""
+        from clamp_mm.search import MixedPrecisionConfig
+        return MixedPrecisionConfig(
+            weight_bit_choices=self.mixed_weight_bit_choices,
+            avg_weight_bits=self.mixed_avg_weight_bits)
 
     def recipe(self, weight_bits: int, act_bits: int) -> QuantRecipe:
         """The quantizer of every method at these bits."""

@@ -95,6 +95,17 @@ def _mis_prediction(cell) -> str:
     return 'n/a' if mean is None else _mean_std(mean, std, count, 1)
 
 
+def _mixed_budgets(payload: dict) -> str:
+    """The weight-bit budgets of the mixed-precision records (merged runs
+    may differ), else the run's configured one."""
+    budgets = sorted({record['weight_bits_budget']
+                      for record in payload['records']
+                      if record.get('weight_bits_budget') is not None})
+    if not budgets:
+        return str(payload['run']['config']['mixed_avg_weight_bits'])
+    return ' / '.join(map(str, budgets))
+
+
 def _headline_table(cells, model, metric, methods, settings) -> List[str]:
     lines = ['| method | ' + ' | '.join(settings) + ' |',
              '|---' * (len(settings) + 1) + '|']
@@ -237,7 +248,7 @@ def write_report(path: str, payload: dict, figures: Dict[str, List[str]],
         '- Quantizer (every method): clamp_mm `QuantRecipe` with the '
         'setting\'s bits, ' + _recipe_words(run) + ', head in float. '
         'Mixed precision starts at 8-bit weights, is '
-        f'brought under {run["config"]["mixed_avg_weight_bits"]} average '
+        f'brought under {_mixed_budgets(payload)} average '
         'weight bits by the budget and searched with the setting\'s '
         'activation bits.',
         '- Selection: nothing is chosen by test accuracy; test labels are '

@@ -21,8 +21,7 @@ from clamp_mm.quant import set_quant_mode
 from clamp_mm.quant.tensor_quantizer import iter_quantizers
 from clamp_mm.reconstruction import BlockReconstructionCalibrator
 from clamp_mm.registry import GENERATORS
-from clamp_mm.search import (EvolutionaryCalibrator, MixedPrecisionConfig,
-                             SearchConfig)
+from clamp_mm.search import EvolutionaryCalibrator, SearchConfig
 from clamp_mm.search.genome import is_weight_quantizer
 from clamp_mm.synth.diagnostics import misprediction_rate
 from .methods import SETTINGS, BenchmarkConfig, MethodSpec
@@ -261,6 +260,7 @@ class CellRunner:
                            and not is_weight_quantizer(name, q)]
         if mixed:
             extra['weight_bits_per_layer'] = weight_bits_per_layer(model)
+            extra['weight_bits_budget'] = self.config.mixed_avg_weight_bits
         return dict(
             metrics=metrics, fp_metrics=fp_metrics, cost=result.cost,
             avg_weight_bits=average_weight_bits(model),
@@ -276,9 +276,7 @@ class CellRunner:
                       progress_bar=False, plots=False, work_dir=None,
                       resume=False)
         if method.search == 'mixed':
-            fields['mixed_precision'] = MixedPrecisionConfig(
-                weight_bit_choices=self.config.mixed_weight_bit_choices,
-                avg_weight_bits=self.config.mixed_avg_weight_bits)
+            fields['mixed_precision'] = self.config.mixed_precision()
         return SearchConfig(**fields)
 
     @staticmethod
