@@ -31,13 +31,13 @@ def record(method, setting, top1, seed=0, seconds=None, **extra):
     """A cell record as the runner writes it."""
     stage_seconds = seconds or {'generate': 1.0, 'calibrate': 0.5,
                                 'evaluate': 0.2}
-    return dict(model='vit', method=method, setting=setting, seed=seed,
-                metrics={'top1': top1}, fp_metrics={'top1': 80.0},
-                stage_seconds=stage_seconds,
-                stage_peak_mib={stage: 1.0 for stage in stage_seconds},
-                cost=dict(size_mb=0.1, gbops=0.01), avg_weight_bits=4.0,
-                avg_activation_bits=4.0, misprediction=None,
-                cell_seconds=1.0, threads=1, **extra)
+    return dict(dict(model='vit', method=method, setting=setting, seed=seed,
+                     metrics={'top1': top1}, fp_metrics={'top1': 80.0},
+                     stage_seconds=stage_seconds,
+                     stage_peak_mib={stage: 1.0 for stage in stage_seconds},
+                     cost=dict(size_mb=0.1, gbops=0.01), avg_weight_bits=4.0,
+                     avg_activation_bits=4.0, misprediction=None,
+                     cell_seconds=1.0, threads=1), **extra)
 
 
 def test_parse_settings_and_methods():
@@ -157,6 +157,32 @@ def test_stage2_targets():
     assert verdicts(85.5, stage1=85.2, v1=84.0)[close] == 'missed'
 
 
+def test_stage2_mixed_precision_target():
+    """Issue 14: mixed precision at <= 3.5 average weight bits and A4 (run
+    under any A4 setting) scores at least the better fixed W4/A4 CLAMP."""
+    from clamp_mm.benchmark.summary import check_stage2_targets
+    target = ('mixed precision: <= 3.5 avg weight bits, A4 >= fixed W4/A4 '
+              '(clamp_stage1 / clamp_full)')
+
+    def verdict(top1, bits=3.4, setting='W3/A4', fixed=True):
+        records = [record('mixed', setting, top1, avg_weight_bits=bits,
+                          weight_bits_budget=3.5)]
+        if fixed:
+            records += [record('clamp_stage1', 'W4/A4', 84.0),
+                        record('clamp_full', 'W4/A4', 83.0)]
+        checks = {name: (result, figures) for name, result, figures in
+                  check_stage2_targets(summarise(records), 'vit', 'top1')}
+        return checks[target]
+
+    assert verdict(84.0) == ('met', '3.400 bits (budget 3.5), 84.00 vs '
+                             'clamp_stage1 84.00, clamp_full 83.00')
+    assert verdict(83.9)[0] == 'missed'      # above full CLAMP, below stage 1
+    assert verdict(85.0, bits=3.6)[0] == 'missed'    # over the 3.5 bits
+    assert verdict(84.0, setting='W4/A4')[0] == 'met'
+    assert verdict(84.0, setting='W4/A8')[0] == 'not run'  # not A4
+    assert verdict(84.0, fixed=False)[0] == 'not run'
+
+
 def test_report_lists_cells_not_run(tmp_path):
     records = [record('fp', 'W4/A4', 80.0, seed=seed) for seed in (0, 1)]
     records.append(record('real', 'W4/A4', 70.0, seed=0))
@@ -191,8 +217,9 @@ def test_quick_run_writes_every_cell(tmp_path):
     payload = tool.main([
         '--quick', '--models', 'vit', '--allow-random-init', '--num-images',
         '8', '--generator-iterations', '4', '--num-test', '200',
-        '--settings', *settings, '--out', str(out), '--work-dir',
-        str(tmp_path / 'work')
+        '--settings', *settings, '--mixed-avg-weight-bits', '3.5',
+        '--mixed-weight-bits', '3', '4', '5', '--out', str(out),
+        '--work-dir', str(tmp_path / 'work')
     ])
     results = json.load(open(tmp_path / 'benchmarks' / 'results.json'))
     assert results['records'] == json.loads(json.dumps(payload['records']))
@@ -215,8 +242,10 @@ def test_quick_run_writes_every_cell(tmp_path):
         assert abs(w8['metrics']['top1'] - fp_top1) <= 3.0, method
         assert w4['cost']['gbops'] < w8['cost']['gbops']
     mixed = cells[('mixed', 'W4/A4')]
-    assert mixed['avg_weight_bits'] <= 4.5 + 1e-9
-    assert set(mixed['weight_bits_per_layer'].values()) <= set(range(3, 9))
+    # The command line's budget and bit choices reach the search.
+    assert mixed['weight_bits_budget'] == 3.5
+    assert mixed['avg_weight_bits'] <= 3.5 + 1e-9
+    assert set(mixed['weight_bits_per_layer'].values()) <= {3, 4, 5}
     assert 'search' in cells[('clamp_full', 'W4/A4')]
     assert cells[('clamp_full', 'W4/A4')]['stage_seconds']['refresh'] > 0
     assert cells[('clamp_search', 'W4/A4')]['stage_seconds'].get(
@@ -391,6 +420,13 @@ def test_recount_counts_under_the_runs_quantizer():
     (['--quantizer-option', 'bogus=1'],
      "quantizer fields: unknown QuantRecipe field(s) ['bogus']"),
     (['--quantizer-option', 'protocol=linear'], "'protocol=linear'"),
+    (['--mixed-avg-weight-bits', '2.5'],
+     'mixed_avg_weight_bits=2.5, expected at least the smallest of '
+     'mixed_weight_bit_choices (3, 4, 5, 6, 7, 8)'),
+    (['--mixed-avg-weight-bits', '0'],
+     'mixed precision: avg_weight_bits must be > 0, got 0.0'),
+    (['--mixed-weight-bits', '9'],
+     'mixed precision: weight_bit_choices must hold ints in 2..8, got (9,)'),
 ])
 def test_bad_budget_is_one_line_error_before_anything_is_written(
         tmp_path, capsys, option, shown):
