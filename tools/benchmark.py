@@ -48,7 +48,9 @@ QUICK_NUM_TEST = 500
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    from clamp_mm.benchmark import DEFAULT_SETTINGS, MODEL_SPECS
+    from clamp_mm.benchmark import (DEFAULT_SETTINGS, MODEL_SPECS,
+                                    BenchmarkConfig)
+    defaults = BenchmarkConfig()
     parser = argparse.ArgumentParser(
         description=__doc__.split('\n')[0],
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -92,13 +94,18 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='any other SearchConfig field, e.g. '
                         'mutation_range_low_bits=0.05 (value read as a '
                         'Python literal)')
-    parser.add_argument('--mixed-avg-weight-bits', type=float, default=4.5,
+    parser.add_argument('--mixed-avg-weight-bits', type=float,
+                        default=defaults.mixed_avg_weight_bits,
                         help='budget of the mixed method: average weight '
-                        'bits (parameter-weighted), default 4.5')
+                        'bits (parameter-weighted), default '
+                        f'{defaults.mixed_avg_weight_bits}')
     parser.add_argument('--mixed-weight-bits', type=int, nargs='+',
-                        default=[3, 4, 5, 6, 7, 8], metavar='BITS',
+                        default=list(defaults.mixed_weight_bit_choices),
+                        metavar='BITS',
                         help='weight bit-widths the mixed method may pick '
-                        '(default 3 4 5 6 7 8)')
+                        '(default ' + ' '.join(
+                            map(str, defaults.mixed_weight_bit_choices)) +
+                        ')')
     parser.add_argument('--reconstruction-option', nargs='+', default=[],
                         metavar='FIELD=VALUE',
                         help='BlockReconstructionCalibrator field of the '

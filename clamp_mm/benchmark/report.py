@@ -12,7 +12,7 @@ import torch
 
 from .methods import DEFAULT_SETTINGS, METHOD_SPECS
 from .summary import (STAGES, check_stage2_targets, check_targets,
-                      metric_digits, summarise)
+                      metric_digits, recorded_budgets, summarise)
 from .tasks import MODEL_SPECS
 
 #: Packages whose versions are recorded with the figures.
@@ -98,9 +98,7 @@ def _mis_prediction(cell) -> str:
 def _mixed_budgets(payload: dict) -> str:
     """The weight-bit budgets of the mixed-precision records (merged runs
     may differ), else the run's configured one."""
-    budgets = sorted({record['weight_bits_budget']
-                      for record in payload['records']
-                      if record.get('weight_bits_budget') is not None})
+    budgets = recorded_budgets(payload['records'])
     if not budgets:
         return str(payload['run']['config']['mixed_avg_weight_bits'])
     return ' / '.join(map(str, budgets))

@@ -164,6 +164,14 @@ def check_targets(cells: Dict[tuple, CellSummary], model: str,
     return checks
 
 
+def recorded_budgets(records: Iterable[dict]) -> List[float]:
+    """The weight-bit budgets the mixed-precision records ran under
+    (sorted, each once; records from before budgets were recorded add
+    none)."""
+    return sorted({record['weight_bits_budget'] for record in records
+                   if record.get('weight_bits_budget') is not None})
+
+
 def _mixed_a4_cell(cells: Dict[tuple, CellSummary],
                    model: str) -> Optional[CellSummary]:
     """The mixed-precision cell of ``model`` with 4-bit activations, under
@@ -190,8 +198,7 @@ def _check_mixed(cells: Dict[tuple, CellSummary], model: str, metric: str,
     bits = mixed.value('avg_weight_bits')[0]
     value = mixed.metric(metric)[0]
     met = bits <= max_bits + 1e-9 and value >= max(fixed.values())
-    budgets = sorted({record.get('weight_bits_budget')
-                      for record in mixed.records} - {None})
+    budgets = recorded_budgets(mixed.records)
     figures = (f'{bits:.3f} bits' +
                (f' (budget {", ".join(map(str, budgets))})' if budgets
                 else '') + f', {value:.{digits}f} vs ' +
