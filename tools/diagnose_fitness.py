@@ -86,7 +86,8 @@ def diagnose_model(key: str, args) -> dict:
     from clamp_mm.benchmark import (SETTINGS, BenchmarkConfig, MODEL_SPECS,
                                     load_float_model)
     from clamp_mm.benchmark.runner import _build_generator
-    from clamp_mm.benchmark.validation import load_validation_images, top1
+    from clamp_mm.benchmark.validation import (correct,
+                                               load_validation_images, top1)
     from clamp_mm.models import calibrate_observers, find_adapter
     from clamp_mm.quant import QuantRecipe
     from clamp_mm.search.fitness_diagnostic import FitnessDiagnostic
@@ -116,7 +117,7 @@ def diagnose_model(key: str, args) -> dict:
                         quantized_adapter)
     diagnostic = FitnessDiagnostic(
         model, images,
-        lambda: top1(quantized_adapter, val_images, val_labels),
+        lambda: correct(quantized_adapter, val_images, val_labels),
         args.steps, args.candidates_per_step, args.seed)
     start = time.perf_counter()
     records = diagnostic.sample_all()
@@ -131,7 +132,9 @@ def diagnose_model(key: str, args) -> dict:
         command='python tools/diagnose_fitness.py ' + ' '.join(
             shlex.quote(a) for a in sys.argv[1:]),
         records=[dict(scope=r.scope, step_levels=r.step_levels,
-                      accuracy=r.accuracy, terms=r.terms) for r in records])
+                      accuracy=r.accuracy, terms=r.terms,
+                      half_accuracies=list(r.half_accuracies))
+                 for r in records])
     with open(records_path(args.work_dir, key), 'w') as file:
         json.dump(payload, file, indent=1)
     return payload

@@ -43,6 +43,26 @@ def load_validation_images(adapter, num_images: int = 5000
 
 
 @torch.no_grad()
+def correct(adapter, images: torch.Tensor, labels: torch.Tensor,
+            batch_size: int = 1000) -> torch.Tensor:
+    """Per image, whether the adapter's model classifies it right.
+
+    Args:
+        adapter (ModelAdapter): Runs the model.
+        images (Tensor): Normalised images.
+        labels (Tensor): Their labels.
+        batch_size (int): Images per forward. Defaults to 1000.
+
+    Returns:
+        Tensor: bool (N,).
+    """
+    predictions = torch.cat([
+        adapter.forward_images(images[start:start + batch_size]).argmax(-1)
+        for start in range(0, len(images), batch_size)
+    ])
+    return predictions == labels
+
+
 def top1(adapter, images: torch.Tensor, labels: torch.Tensor,
          batch_size: int = 1000) -> float:
     """Top-1 (%) of the adapter's model on a labelled batch.
@@ -56,8 +76,5 @@ def top1(adapter, images: torch.Tensor, labels: torch.Tensor,
     Returns:
         float: Top-1 in percent.
     """
-    predictions = torch.cat([
-        adapter.forward_images(images[start:start + batch_size]).argmax(-1)
-        for start in range(0, len(images), batch_size)
-    ])
-    return 100.0 * float((predictions == labels).float().mean())
+    hits = correct(adapter, images, labels, batch_size)
+    return 100.0 * float(hits.float().mean())

@@ -10,11 +10,16 @@ Spearman rank correlation between ``-fitness`` and accuracy says how well a
 fitness ranks candidates the way accuracy does.
 
 Labelled data enter only through ``evaluate`` (the caller's validation
-split), and only to measure the fitnesses, never to pick a candidate.
+split), and only to measure the fitnesses, never to pick a candidate. When
+``evaluate`` returns per-image correctness, each candidate also keeps its
+top-1 on the two halves of the split (even- and odd-indexed images): how
+well one half ranks the candidates like the other is the noise ceiling of
+any fitness against that top-1 (:func:`noise_ceiling`).
 """
+import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.logging import MMLogger
@@ -74,11 +79,15 @@ class CandidateRecord:
         accuracy (float): ``evaluate``'s figure with the candidate in.
         terms (dict[str, dict[str, float]]): Per block input (``'fp'``,
             ``'quantized'``), the fitness terms.
+        half_accuracies (tuple[float, float]): Top-1 on the even- and the
+            odd-indexed validation images; empty when ``evaluate`` gave a
+            single figure. Defaults to ().
     """
     scope: str
     step_levels: float
     accuracy: float
     terms: Dict[str, Dict[str, float]] = field(default_factory=dict)
+    half_accuracies: Tuple[float, ...] = ()
 
     def fitness(self, variant: str) -> float:
         """The value of a :data:`VARIANTS` fitness."""
@@ -86,12 +95,33 @@ class CandidateRecord:
         return combine(self.terms[block_input])
 
 
+def rank_correlation(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman of ``x`` with ``y`` (NaN if undefined: < 3 or constant)."""
+    if len(x) < 3 or len(set(x)) < 2 or len(set(y)) < 2:
+        return float('nan')
+    return float(spearmanr(x, y).statistic)
+
+
 def spearman(fitness: Sequence[float], accuracy: Sequence[float]) -> float:
     """Rank correlation of ``-fitness`` with accuracy (NaN if undefined)."""
-    if len(fitness) < 3 or len(set(fitness)) < 2 or len(set(accuracy)) < 2:
-        return float('nan')
-    value = spearmanr([-f for f in fitness], accuracy).statistic
-    return float(value)
+    return rank_correlation([-f for f in fitness], accuracy)
+
+
+def _step_groups(records: Sequence[CandidateRecord], scope: str,
+                 within_steps: bool) -> List[List[CandidateRecord]]:
+    """The scope's candidates, all together or per step (with the
+    observer candidate in every step's group)."""
+    chosen = [r for r in records if r.scope == scope]
+    if not within_steps:
+        return [chosen]
+    steps = sorted({r.step_levels for r in chosen if r.step_levels > 0})
+    return [[r for r in chosen if r.step_levels in (0, step)]
+            for step in steps]
+
+
+def _mean(values: Sequence[float]) -> float:
+    values = [v for v in values if v == v]
+    return sum(values) / len(values) if values else float('nan')
 
 
 def correlations(records: Sequence[CandidateRecord], scope: str,
@@ -108,19 +138,63 @@ def correlations(records: Sequence[CandidateRecord], scope: str,
     Returns:
         dict[str, float]: Per variant.
     """
-    chosen = [r for r in records if r.scope == scope]
-    groups = [chosen]
-    if within_steps:
-        steps = sorted({r.step_levels for r in chosen if r.step_levels > 0})
-        groups = [[r for r in chosen if r.step_levels in (0, step)]
-                  for step in steps]
-    result = {}
-    for variant in VARIANTS:
-        values = [spearman([r.fitness(variant) for r in group],
-                           [r.accuracy for r in group]) for group in groups]
-        values = [v for v in values if v == v]
-        result[variant] = sum(values) / len(values) if values else float('nan')
-    return result
+    groups = _step_groups(records, scope, within_steps)
+    return {variant: _mean([spearman([r.fitness(variant) for r in group],
+                                     [r.accuracy for r in group])
+                            for group in groups])
+            for variant in VARIANTS}
+
+
+def noise_ceiling(records: Sequence[CandidateRecord], scope: str,
+                  within_steps: bool = True) -> Dict[str, float]:
+    """How well can *any* fitness correlate with this validation top-1?
+
+    The top-1 of a candidate is itself a noisy measurement (a few thousand
+    images; candidates differ by a few tenths of a point). The Spearman of
+    the even-image top-1 with the odd-image top-1 over the candidates
+    (``split_half``) is what an independent measurement on half the images
+    reaches; the Spearman-Brown formula turns it into the reliability of
+    the whole-split top-1, and its square root bounds the correlation of
+    a fitness that ranked candidates by their true accuracy with the
+    measured top-1 (Pearson formulas applied to ranks: an approximation).
+
+    Args:
+        records (Sequence[CandidateRecord]): All records, with
+            ``half_accuracies``.
+        scope (str): Block name or ``'whole model'``.
+        within_steps (bool): Per step size, then averaged, as the fitness
+            correlations. Defaults to True.
+
+    Returns:
+        dict[str, float]: ``split_half``, ``reliability`` and ``ceiling``
+        (NaN when the records have no halves).
+    """
+    groups = _step_groups(records, scope, within_steps)
+    split_half = _mean([
+        rank_correlation([r.half_accuracies[0] for r in group],
+                         [r.half_accuracies[1] for r in group])
+        for group in groups if all(r.half_accuracies for r in group)])
+    if split_half != split_half:
+        return dict(split_half=split_half, reliability=split_half,
+                    ceiling=split_half)
+    reliability = 2 * split_half / (1 + split_half) if split_half > 0 else 0.0
+    return dict(split_half=split_half, reliability=reliability,
+                ceiling=math.sqrt(reliability))
+
+
+def _accuracy_of(result: Union[float, torch.Tensor]
+                 ) -> Tuple[float, Tuple[float, ...]]:
+    """(top-1 %, halves) from a top-1 or a per-image correctness vector."""
+    if not torch.is_tensor(result):
+        return float(result), ()
+    hits = result.reshape(-1).float()
+    if hits.numel() < 2:
+        raise ValueError('evaluate must return a top-1 figure or the '
+                         'correctness of at least 2 images, got '
+                         f'{hits.numel()}')
+    return (100.0 * float(hits.mean()),
+            (100.0 * float(hits[0::2].mean()),
+             100.0 * float(hits[1::2].mean())))
 
 
 class FitnessDiagnostic:
@@ -129,8 +203,11 @@ class FitnessDiagnostic:
     Args:
         model (nn.Module): Quantized, calibrated (the observer solution).
         images (Tensor): The synthetic batch the fitness is computed on.
-        evaluate (Callable[[], float]): Held-out accuracy of ``model`` as
-            its quantizers are now (the caller's validation split).
+        evaluate (Callable[[], float | Tensor]): Held-out accuracy of
+            ``model`` as its quantizers are now (the caller's validation
+            split): a top-1 in percent, or the per-image correctness (bool
+            tensor), which also gives each candidate's half-split top-1
+            for :func:`noise_ceiling`.
         step_levels (Sequence[float]): Mutation steps, in rounding levels.
             Defaults to (0.25, 0.5, 1.0, 2.0).
         candidates_per_step (int): Candidates per step and scope.
@@ -141,7 +218,7 @@ class FitnessDiagnostic:
     """
 
     def __init__(self, model: nn.Module, images: torch.Tensor,
-                 evaluate: Callable[[], float],
+                 evaluate: Callable[[], Union[float, torch.Tensor]],
                  step_levels: Sequence[float] = (0.25, 0.5, 1.0, 2.0),
                  candidates_per_step: int = 6, seed: int = 0,
                  config: Optional[SearchConfig] = None) -> None:
@@ -160,6 +237,11 @@ class FitnessDiagnostic:
         self.generator = torch.Generator().manual_seed(seed)
         self.logger = MMLogger.get_current_instance()
         self.records: List[CandidateRecord] = []
+
+    def _record(self, scope: str, step: float,
+                terms: Dict[str, Dict[str, float]]) -> CandidateRecord:
+        accuracy, halves = _accuracy_of(self.evaluate())
+        return CandidateRecord(scope, step, accuracy, terms, halves)
 
     def _operators(self, layout: GenomeLayout,
                    levels: float) -> GenomeOperators:
@@ -200,8 +282,7 @@ class FitnessDiagnostic:
             terms = {key: scorer.terms(genome, with_output=True)
                      for key, scorer in scorers.items()}
             layout.write(genome)
-            self.records.append(
-                CandidateRecord(name, step, self.evaluate(), terms))
+            self.records.append(self._record(name, step, terms))
         layout.write(observer)
         self.logger.info(f'fitness diagnostic: block {name} done in '
                          f'{time.perf_counter() - start:.0f} s')
@@ -249,8 +330,7 @@ class FitnessDiagnostic:
                 summed[key] = {term: sum(t[term] for t in per_block)
                                for term in ('info_nce', 'mse', 'cosine')}
                 summed[key]['output_kl'] = output_kl
-            self.records.append(CandidateRecord('whole model', step,
-                                                self.evaluate(), summed))
+            self.records.append(self._record('whole model', step, summed))
         for name, layout in layouts.items():
             layout.write(observers[name])
         self.logger.info('fitness diagnostic: whole model done in '

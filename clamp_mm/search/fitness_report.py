@@ -6,6 +6,8 @@ correlation with validation top-1: the search compares candidates of one
 block drawn at one step around its current best, which is exactly that
 setting. The pooled correlation (all steps together) is reported too; it is
 inflated by the step size itself (larger steps are worse on both axes).
+Where the records have half-split accuracies, the report adds the noise
+ceiling of the validation top-1 itself (:func:`noise_ceiling`).
 """
 import json
 import os
@@ -13,12 +15,13 @@ import os.path as osp
 from typing import Dict, List, Sequence
 
 from .fitness_diagnostic import (SEARCH_FIELDS, VARIANTS, CandidateRecord,
-                                 correlations)
+                                 correlations, noise_ceiling)
 
 
 def _records(payload: dict) -> List[CandidateRecord]:
     return [CandidateRecord(r['scope'], r['step_levels'], r['accuracy'],
-                            r['terms']) for r in payload['records']]
+                            r['terms'], tuple(r.get('half_accuracies', ())))
+            for r in payload['records']]
 
 
 def _scopes(records: Sequence[CandidateRecord]) -> List[str]:
@@ -50,6 +53,26 @@ def choose_default(payloads: Sequence[dict]) -> Dict[str, float]:
                     totals[variant].append(value)
     return {variant: (sum(values) / len(values) if values else float('nan'))
             for variant, values in totals.items()}
+
+
+def mean_block_ceiling(records: Sequence[CandidateRecord]) -> float:
+    """Mean within-step noise ceiling over the single blocks (NaN if the
+    records have no half-split accuracies)."""
+    values = [noise_ceiling(records, scope)['ceiling']
+              for scope in block_scopes(records)]
+    values = [v for v in values if v == v]
+    return sum(values) / len(values) if values else float('nan')
+
+
+def _ceiling_table(records) -> List[str]:
+    lines = ['| scope | split-half Spearman | reliability (Spearman-Brown) '
+             '| ceiling |', '|---|---|---|---|']
+    for scope in _scopes(records):
+        values = noise_ceiling(records, scope)
+        lines.append(f'| {scope} | {_fmt(values["split_half"])} | '
+                     f'{_fmt(values["reliability"])} | '
+                     f'{_fmt(values["ceiling"])} |')
+    return lines
 
 
 def _accuracy_table(payload: dict, records) -> List[str]:
@@ -145,6 +168,19 @@ def write_report(payloads: Sequence[dict], path: str) -> str:
                      f'{_fmt(scores[variant])} |')
     if ranked:
         lines += ['', f'Highest: **{ranked[0]}**.']
+    ceilings = {payload['model']: mean_block_ceiling(_records(payload))
+                for payload in payloads}
+    if any(value == value for value in ceilings.values()):
+        lines += [
+            '', 'Noise ceiling: the validation top-1 the fitnesses are '
+            'correlated with is itself measured on a few thousand images, '
+            'and candidates differ by tenths of a point. The within-step '
+            'Spearman of the even-image top-1 with the odd-image top-1, '
+            'stepped up to the whole split (Spearman-Brown) and square-'
+            'rooted, is about the highest correlation any fitness can '
+            'reach against it (mean over blocks): ' + ', '.join(
+                f'{model} {_fmt(value)}'
+                for model, value in ceilings.items()) + '.']
     for payload in payloads:
         records = _records(payload)
         lines += [
@@ -166,6 +202,10 @@ def write_report(payloads: Sequence[dict], path: str) -> str:
         lines += _correlation_table(records, within_steps=True)
         lines += ['', '### Spearman, pooled over step sizes', '']
         lines += _correlation_table(records, within_steps=False)
+        if any(r.half_accuracies for r in records):
+            lines += ['', '### Noise ceiling of the validation top-1 '
+                      '(within-step)', '']
+            lines += _ceiling_table(records)
     with open(path, 'w') as file:
         file.write('\n'.join(lines) + '\n')
     return path

@@ -10,7 +10,8 @@ from clamp_mm.models import find_adapter
 from clamp_mm.quant import set_quant_mode
 from clamp_mm.search.fitness_diagnostic import (VARIANTS, CandidateRecord,
                                                 FitnessDiagnostic,
-                                                correlations, spearman)
+                                                correlations, noise_ceiling,
+                                                spearman)
 from clamp_mm.search.fitness_report import choose_default, write_report
 from clamp_mm.search.fitness_terms import output_divergence
 from search_models import quantized_tiny
@@ -53,6 +54,62 @@ def test_output_kl_with_own_input_ranks_like_an_output_accuracy():
         assert torch.equal(buffer, before[name]), name
 
 
+def test_candidates_keep_half_split_accuracies():
+    """With per-image correctness from ``evaluate``, each candidate keeps
+    its top-1 on the even and odd images, and they average to its top-1."""
+    _, model, images = quantized_tiny('timm_vit')
+    adapter = find_adapter(model)
+    fp_model = set_quant_mode(copy.deepcopy(model), 'off')
+    with torch.no_grad():
+        labels = find_adapter(fp_model).forward_images(images).argmax(-1)
+    hits = []
+
+    def evaluate():
+        with torch.no_grad():
+            hits.append(adapter.forward_images(images).argmax(-1) == labels)
+        return hits[-1]
+
+    records = FitnessDiagnostic(model, images, evaluate, (2.0,),
+                                2).sample_all()
+    assert len(records) == len(hits)
+    for record, hit in zip(records, hits):
+        even, odd = record.half_accuracies
+        assert even == pytest.approx(100.0 * hit[0::2].float().mean().item())
+        assert odd == pytest.approx(100.0 * hit[1::2].float().mean().item())
+        assert record.accuracy == pytest.approx((even + odd) / 2)
+    with pytest.raises(ValueError, match='at least 2 images'):
+        FitnessDiagnostic(model, images, lambda: torch.ones(1, dtype=bool),
+                          (2.0,), 1).sample_all()
+
+
+def _halves_records(halves):
+    """One block's candidates (observer + 4 at step 1) with given halves."""
+    return [CandidateRecord('blocks.0', 0.0 if i == 0 else 1.0,
+                            sum(h) / 2, {}, h) for i, h in enumerate(halves)]
+
+
+def test_noise_ceiling_follows_the_agreement_of_the_halves():
+    agree = _halves_records([(80, 81), (82, 83), (84, 84), (86, 85),
+                             (88, 89)])
+    assert noise_ceiling(agree, 'blocks.0') == pytest.approx(
+        dict(split_half=1.0, reliability=1.0, ceiling=1.0))
+    disagree = _halves_records([(80, 89), (82, 85), (84, 84), (86, 83),
+                                (88, 81)])
+    values = noise_ceiling(disagree, 'blocks.0')
+    assert values['split_half'] == pytest.approx(-1.0)
+    assert values['ceiling'] == 0.0
+    # Half agreement 0.5 over the split: Spearman-Brown 2/3.
+    middle = _halves_records([(1, 2), (2, 1), (3, 4), (4, 5), (5, 3)])
+    values = noise_ceiling(middle, 'blocks.0')
+    assert values['split_half'] == pytest.approx(0.6)
+    assert values['reliability'] == pytest.approx(1.2 / 1.6)
+    assert values['ceiling'] == pytest.approx((1.2 / 1.6) ** 0.5)
+    no_halves = [CandidateRecord('blocks.0', s, 80.0 + s, {})
+                 for s in (0, 1, 1, 1)]
+    assert noise_ceiling(no_halves, 'blocks.0')['ceiling'] != \
+        noise_ceiling(no_halves, 'blocks.0')['ceiling']  # NaN
+
+
 def _payload(records):
     return dict(model='tiny', origin='test', setting='W4/A4',
                 fp_val_top1=90.0, num_val=10, steps=[0.5, 1.0],
@@ -75,7 +132,21 @@ def test_report_ranks_the_predictive_fitness_first(tmp_path):
     path = write_report([_payload(records)], str(tmp_path / 'report.md'))
     text = open(path).read()
     assert 'Highest: **mse' in text
+    assert 'Noise ceiling' not in text  # records without halves
     assert osp.isfile(tmp_path / 'report' / 'tiny.json')
+
+
+def test_report_gives_the_noise_ceiling_when_halves_are_recorded(tmp_path):
+    records = _halves_records([(80, 81), (82, 83), (84, 84), (86, 85),
+                               (88, 89)])
+    for record in records:
+        terms = dict(info_nce=0.0, mse=-record.accuracy, cosine=0.0,
+                     output_kl=0.0)
+        record.terms = dict(fp=terms, quantized=terms)
+    text = open(write_report([_payload(records)],
+                             str(tmp_path / 'report.md'))).read()
+    assert 'reach against it (mean over blocks): tiny +1.00.' in text
+    assert '| blocks.0 | +1.00 | +1.00 | +1.00 |' in text
 
 
 @pytest.mark.parametrize('arguments, message', [
