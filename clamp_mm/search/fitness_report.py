@@ -55,6 +55,18 @@ def choose_default(payloads: Sequence[dict]) -> Dict[str, float]:
             for variant, values in totals.items()}
 
 
+def block_means(records: Sequence[CandidateRecord]) -> Dict[str, float]:
+    """Per variant, the mean within-step correlation over single blocks."""
+    per_block = [correlations(records, scope, within_steps=True)
+                 for scope in block_scopes(records)]
+    means = {}
+    for variant in VARIANTS:
+        values = [c[variant] for c in per_block if c[variant] == c[variant]]
+        means[variant] = (sum(values) / len(values) if values
+                          else float('nan'))
+    return means
+
+
 def mean_block_ceiling(records: Sequence[CandidateRecord]) -> float:
     """Mean within-step noise ceiling over the single blocks (NaN if the
     records have no half-split accuracies)."""
@@ -168,19 +180,30 @@ def write_report(payloads: Sequence[dict], path: str) -> str:
                      f'{_fmt(scores[variant])} |')
     if ranked:
         lines += ['', f'Highest: **{ranked[0]}**.']
-    ceilings = {payload['model']: mean_block_ceiling(_records(payload))
-                for payload in payloads}
-    if any(value == value for value in ceilings.values()):
-        lines += [
-            '', 'Noise ceiling: the validation top-1 the fitnesses are '
-            'correlated with is itself measured on a few thousand images, '
-            'and candidates differ by tenths of a point. The within-step '
-            'Spearman of the even-image top-1 with the odd-image top-1, '
-            'stepped up to the whole split (Spearman-Brown) and square-'
-            'rooted, is about the highest correlation any fitness can '
-            'reach against it (mean over blocks): ' + ', '.join(
-                f'{model} {_fmt(value)}'
-                for model, value in ceilings.items()) + '.']
+    if any(r.get('half_accuracies') for payload in payloads
+           for r in payload['records']):
+        lines += ['', '### Against the noise ceiling', '',
+                  'The validation top-1 the fitnesses are correlated with is '
+                  'itself measured on a few thousand images, and candidates '
+                  'differ by tenths of a point. *Ceiling*: the within-step '
+                  'Spearman of the even-image top-1 with the odd-image top-1, '
+                  'stepped up to the whole split (Spearman-Brown) and square-'
+                  'rooted, about the highest correlation any fitness can '
+                  'reach against it; mean over blocks, as the correlations.',
+                  '', '| model | val images | ceiling | best fitness here | '
+                  'its correlation | default `info_nce` (FP input) |',
+                  '|---|---|---|---|---|---|']
+        for payload in payloads:
+            records = _records(payload)
+            means = block_means(records)
+            best = max((v for v in means if means[v] == means[v]),
+                       key=lambda v: means[v], default=None)
+            default = 'info_nce (FP input; the original)'
+            lines.append(
+                f'| {payload["model"]} | {payload["num_val"]} | '
+                f'{_fmt(mean_block_ceiling(records))} | {best or "n/a"} | '
+                f'{_fmt(means[best]) if best else "n/a"} | '
+                f'{_fmt(means[default])} |')
     for payload in payloads:
         records = _records(payload)
         lines += [

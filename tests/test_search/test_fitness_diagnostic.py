@@ -145,7 +145,7 @@ def test_report_gives_the_noise_ceiling_when_halves_are_recorded(tmp_path):
         record.terms = dict(fp=terms, quantized=terms)
     text = open(write_report([_payload(records)],
                              str(tmp_path / 'report.md'))).read()
-    assert 'reach against it (mean over blocks): tiny +1.00.' in text
+    assert '| tiny | 10 | +1.00 | mse (FP input) | +1.00 | n/a |' in text
     assert '| blocks.0 | +1.00 | +1.00 | +1.00 |' in text
 
 
