@@ -9,7 +9,10 @@ at <= 4.5 average weight bits) this measures accuracy (top-1, or bbox/segm
 mAP and mIoU), wall time and peak memory of each stage, model size and
 BOPs, and the FP mis-prediction rate of each calibration set; then writes
 the results JSON, the figures and the Markdown report with mean and spread
-over seeds and the issue's targets.
+over seeds and the issue's targets. The results JSON is saved after every
+cell; running the same command again resumes it (recorded cells are kept,
+not run again), and results of another benchmark config at that path are a
+one-line error, never overwritten.
 
 Examples::
 
@@ -32,6 +35,7 @@ import os
 import os.path as osp
 import shlex
 import sys
+from typing import Optional
 
 import torch
 
@@ -146,7 +150,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='default: <out without .md>/ '
                         '(docs/benchmarks/)')
     parser.add_argument('--results', default=None,
-                        help='default: <figures dir>/results.json')
+                        help='default: <figures dir>/results.json; if it '
+                        'exists, a run of the same benchmark config resumes '
+                        'it (recorded cells are not run again)')
     parser.add_argument('--notes', default=None,
                         help='Markdown file appended to the report')
     parser.add_argument('--report-only', action='store_true',
@@ -276,10 +282,12 @@ def write_outputs(args, payload) -> None:
           f'{args.figures_dir}', flush=True)
 
 
-def merge_payload(payload: dict, other: dict, origin: str) -> None:
+def merge_payload(payload: dict, other: dict, origin: str,
+                  note: Optional[str] = None) -> None:
     """Add ``other``'s new cells, settings, methods and seeds to
-    ``payload``; record its command. Runs of different quantizers are not
-    merged (one report compares methods under one quantizer)."""
+    ``payload``; record its command (followed by ``# note``, by default
+    ``# merged: origin``). Runs of different quantizers are not merged
+    (one report compares methods under one quantizer)."""
     ours = payload['run'].get('config', {}).get('quantizer', {})
     theirs = other['run'].get('config', {}).get('quantizer', {})
     if ours != theirs:
@@ -303,7 +311,34 @@ def merge_payload(payload: dict, other: dict, origin: str) -> None:
             run[field].setdefault(key, value)
     if other_run['command'] not in run['command']:
         run['command'] += ('\n' + other_run['command'] +
-                           f'  # merged: {origin}')
+                           f'  # {note or "merged: " + origin}')
+
+
+def resumed_payload(results: str, payload: dict) -> dict:
+    """What a run fills: ``payload``, or the results an earlier run of the
+    same benchmark config saved at ``results`` (its cells are kept and not
+    run again: an interrupted benchmark resumes where it stopped).
+
+    Results of another benchmark config there are a one-line error
+    (nothing is written): mixing them would put two protocols in one
+    report, and starting afresh would overwrite them.
+    """
+    if not osp.isfile(results):
+        return payload
+    with open(results) as file:
+        previous = json.load(file)
+    ours = json.loads(json.dumps(payload['run']['config']))  # as saved
+    theirs = previous['run'].get('config', {})
+    for field in sorted(set(ours) | set(theirs)):
+        if ours.get(field) != theirs.get(field):
+            print(f'benchmark.py: error: {results} holds the results of '
+                  f'another benchmark config ({field}: '
+                  f'{theirs.get(field)!r} there, {ours.get(field)!r} '
+                  'here); give this run another --out or --results, or '
+                  'delete that file to start afresh', file=sys.stderr)
+            raise SystemExit(2)
+    merge_payload(previous, payload, results, note='resumed')
+    return previous
 
 
 def main(argv=None) -> dict:
@@ -333,7 +368,6 @@ def main(argv=None) -> dict:
     methods = [METHOD_SPECS[key] for key in parse_methods(args.methods)]
     settings = list(parse_settings(args.settings))
     config = benchmark_config(args)
-    os.makedirs(args.work_dir, exist_ok=True)
     payload = dict(
         environment=environment(), records=[],
         run=dict(command=' '.join(shlex.quote(part) for part in
@@ -346,6 +380,8 @@ def main(argv=None) -> dict:
                  config=dataclasses.asdict(config), origins={}, metrics={},
                  num_test={},
                  quantizer_recipe=config.recipe(4, 4).to_dict()))
+    payload = resumed_payload(args.results, payload)
+    os.makedirs(args.work_dir, exist_ok=True)
     for model_key in args.models:
         spec = MODEL_SPECS[model_key]
         if model_key in args.checkpoints:
@@ -366,9 +402,13 @@ def main(argv=None) -> dict:
                 from clamp_mm.benchmark.report import save_results
                 save_results(args.results, payload)
 
+            recorded = {(r['method'], r['setting']): r
+                        for r in payload['records']
+                        if r['model'] == model_key and r['seed'] == seed}
             grid = run_model_seed(spec, fp_model, task, config, seed,
                                   methods, settings, on_cell,
-                                  check_fp=not args.no_fp_check)
+                                  check_fp=not args.no_fp_check,
+                                  recorded=recorded)
             if seed == args.seeds[0] and grid:
                 mean, std = adapter.mean_std
                 torch.save(dict(images=grid, mean=list(mean), std=list(std)),

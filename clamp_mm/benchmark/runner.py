@@ -309,7 +309,9 @@ def run_model_seed(spec: ModelSpec, fp_model: nn.Module, task,
                    config: BenchmarkConfig, seed: int,
                    methods: List[MethodSpec], settings: List[str],
                    on_cell: Callable[[dict], None],
-                   check_fp: bool = True) -> Dict[str, torch.Tensor]:
+                   check_fp: bool = True,
+                   recorded: Optional[Dict[tuple, dict]] = None
+                   ) -> Dict[str, torch.Tensor]:
     """Run every (method, setting) cell of one model and seed.
 
     Args:
@@ -317,9 +319,13 @@ def run_model_seed(spec: ModelSpec, fp_model: nn.Module, task,
         methods (list[MethodSpec]): Methods, in order.
         settings (list[str]): Settings, in order. The float model is one
             cell per seed whatever the settings (recorded under each).
-        on_cell (Callable[[dict], None]): Receives each record as soon as
-            it is done (to save partial results).
+        on_cell (Callable[[dict], None]): Receives each new record as soon
+            as it is done (to save partial results).
         check_fp (bool): See :class:`CellRunner`. Defaults to True.
+        recorded (dict[tuple, dict], optional): Records of this model and
+            seed that an earlier, interrupted run of the same benchmark
+            config already saved, by ``(method, setting)``: those cells are
+            not run again (nor passed to ``on_cell``). Defaults to None.
 
     Returns:
         dict[str, Tensor]: The first :data:`GRID_IMAGES` images of every
@@ -330,6 +336,7 @@ def run_model_seed(spec: ModelSpec, fp_model: nn.Module, task,
     # model, and mixed precision per activation bit-width (its weight bits
     # come from the budget). Their copies are marked ``shared_with``.
     done: Dict[tuple, dict] = {}
+    recorded = recorded or {}
     for setting in settings:
         for method in methods:
             if method.source is None:
@@ -338,6 +345,14 @@ def run_model_seed(spec: ModelSpec, fp_model: nn.Module, task,
                 key = (method.key, SETTINGS[setting][1])
             else:
                 key = (method.key, setting)
+            if (method.key, setting) in recorded:
+                record = recorded[(method.key, setting)]
+                if 'shared_with' not in record:
+                    done.setdefault(key, record)
+                cells.logger.info(f'benchmark: {spec.key} seed {seed} '
+                                  f'{setting} {method.key}: already recorded '
+                                  'in the results, not run again')
+                continue
             if key in done:
                 record = dict(done[key], setting=setting,
                               shared_with=done[key]['setting'])

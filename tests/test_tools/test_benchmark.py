@@ -286,6 +286,41 @@ def test_reconstruction_method_cell(tmp_path):
     assert '| reconstruct s |' in text
 
 
+def test_rerun_resumes_the_saved_results_and_refuses_another_config(
+        tmp_path, capsys):
+    """Running again into the same results keeps every recorded cell as it
+    was (not run again) and runs only the new ones; results of another
+    benchmark config are a one-line error and stay as they were."""
+    tool = load_tool()
+    out = tmp_path / 'benchmarks.md'
+    common = ['--models', 'vit', '--allow-random-init', '--settings',
+              'W4/A4', '--seeds', '0', '--num-test', '50', '--out', str(out),
+              '--work-dir', str(tmp_path / 'work')]
+    first = tool.main(common + ['--num-images', '4', '--methods', 'fp',
+                                'gaussian'])
+    results = tmp_path / 'benchmarks' / 'results.json'
+    second = tool.main(common + ['--num-images', '4', '--methods', 'fp',
+                                 'gaussian', 'real'])
+    assert [r['method'] for r in second['records']] == ['fp', 'gaussian',
+                                                        'real']
+    # The recorded cells are the very records of the first run (their
+    # timings included), not a second measurement.
+    assert second['records'][:2] == json.loads(json.dumps(first['records']))
+    assert json.load(open(results))['records'] == json.loads(
+        json.dumps(second['records']))
+    assert second['run']['methods'] == ['fp', 'gaussian', 'real']
+    assert second['run']['command'].endswith('  # resumed')
+    before = results.read_bytes()
+    report = out.read_bytes()
+    with pytest.raises(SystemExit) as exit_info:
+        tool.main(common + ['--num-images', '8', '--methods', 'fp'])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert 'another benchmark config (num_images: 4 there, 8 here)' in \
+        error[-1]
+    assert results.read_bytes() == before and out.read_bytes() == report
+
+
 def test_merge_keeps_first_cell_and_adds_new_ones():
     tool = load_tool()
     run = dict(models=['vit'], methods=['fp'], settings=['W8/A8'], seeds=[0],
