@@ -65,16 +65,7 @@ def correct(adapter, images: torch.Tensor, labels: torch.Tensor,
 
 def top1(adapter, images: torch.Tensor, labels: torch.Tensor,
          batch_size: int = 1000) -> float:
-    """Top-1 (%) of the adapter's model on a labelled batch.
-
-    Args:
-        adapter (ModelAdapter): Runs the model.
-        images (Tensor): Normalised images.
-        labels (Tensor): Their labels.
-        batch_size (int): Images per forward. Defaults to 1000.
-
-    Returns:
-        float: Top-1 in percent.
-    """
+    """Top-1 (%) of the adapter's model on a labelled batch (arguments as
+    for :func:`correct`)."""
     hits = correct(adapter, images, labels, batch_size)
     return 100.0 * float(hits.float().mean())
