@@ -16,6 +16,7 @@ Examples::
     python tools/diagnose_fitness.py --report-only
 """
 import argparse
+import dataclasses
 import json
 import os
 import os.path as osp
@@ -131,10 +132,7 @@ def diagnose_model(key: str, args) -> dict:
         threads=torch.get_num_threads(),
         command='python tools/diagnose_fitness.py ' + ' '.join(
             shlex.quote(a) for a in sys.argv[1:]),
-        records=[dict(scope=r.scope, step_levels=r.step_levels,
-                      accuracy=r.accuracy, terms=r.terms,
-                      half_accuracies=list(r.half_accuracies))
-                 for r in records])
+        records=[dataclasses.asdict(r) for r in records])
     with open(records_path(args.work_dir, key), 'w') as file:
         json.dump(payload, file, indent=1)
     return payload

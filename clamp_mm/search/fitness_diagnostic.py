@@ -119,7 +119,8 @@ def _step_groups(records: Sequence[CandidateRecord], scope: str,
             for step in steps]
 
 
-def _mean(values: Sequence[float]) -> float:
+def nan_mean(values: Sequence[float]) -> float:
+    """Mean of the values that are not NaN (NaN if none)."""
     values = [v for v in values if v == v]
     return sum(values) / len(values) if values else float('nan')
 
@@ -139,7 +140,7 @@ def correlations(records: Sequence[CandidateRecord], scope: str,
         dict[str, float]: Per variant.
     """
     groups = _step_groups(records, scope, within_steps)
-    return {variant: _mean([spearman([r.fitness(variant) for r in group],
+    return {variant: nan_mean([spearman([r.fitness(variant) for r in group],
                                      [r.accuracy for r in group])
                             for group in groups])
             for variant in VARIANTS}
@@ -170,7 +171,7 @@ def noise_ceiling(records: Sequence[CandidateRecord], scope: str,
         (NaN when the records have no halves).
     """
     groups = _step_groups(records, scope, within_steps)
-    split_half = _mean([
+    split_half = nan_mean([
         rank_correlation([r.half_accuracies[0] for r in group],
                          [r.half_accuracies[1] for r in group])
         for group in groups if all(r.half_accuracies for r in group)])

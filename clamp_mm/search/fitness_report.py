@@ -15,7 +15,7 @@ import os.path as osp
 from typing import Dict, List, Sequence
 
 from .fitness_diagnostic import (SEARCH_FIELDS, VARIANTS, CandidateRecord,
-                                 correlations, noise_ceiling)
+                                 correlations, nan_mean, noise_ceiling)
 
 
 def _records(payload: dict) -> List[CandidateRecord]:
@@ -43,37 +43,26 @@ def block_scopes(records: Sequence[CandidateRecord]) -> List[str]:
 
 def choose_default(payloads: Sequence[dict]) -> Dict[str, float]:
     """Per variant, the mean within-step block correlation over models."""
-    totals = {variant: [] for variant in VARIANTS}
-    for payload in payloads:
-        records = _records(payload)
-        for scope in block_scopes(records):
-            for variant, value in correlations(records, scope,
-                                               within_steps=True).items():
-                if value == value:
-                    totals[variant].append(value)
-    return {variant: (sum(values) / len(values) if values else float('nan'))
-            for variant, values in totals.items()}
+    per_block = [correlations(records, scope, within_steps=True)
+                 for records in map(_records, payloads)
+                 for scope in block_scopes(records)]
+    return {variant: nan_mean([c[variant] for c in per_block])
+            for variant in VARIANTS}
 
 
 def block_means(records: Sequence[CandidateRecord]) -> Dict[str, float]:
     """Per variant, the mean within-step correlation over single blocks."""
     per_block = [correlations(records, scope, within_steps=True)
                  for scope in block_scopes(records)]
-    means = {}
-    for variant in VARIANTS:
-        values = [c[variant] for c in per_block if c[variant] == c[variant]]
-        means[variant] = (sum(values) / len(values) if values
-                          else float('nan'))
-    return means
+    return {variant: nan_mean([c[variant] for c in per_block])
+            for variant in VARIANTS}
 
 
 def mean_block_ceiling(records: Sequence[CandidateRecord]) -> float:
     """Mean within-step noise ceiling over the single blocks (NaN if the
     records have no half-split accuracies)."""
-    values = [noise_ceiling(records, scope)['ceiling']
-              for scope in block_scopes(records)]
-    values = [v for v in values if v == v]
-    return sum(values) / len(values) if values else float('nan')
+    return nan_mean([noise_ceiling(records, scope)['ceiling']
+                     for scope in block_scopes(records)])
 
 
 def _ceiling_table(records) -> List[str]:
@@ -113,9 +102,7 @@ def _correlation_table(records, within_steps: bool) -> List[str]:
     lines = ['| fitness | ' + ' | '.join(scopes) + ' | mean of blocks |',
              '|---|' + '---|' * (len(scopes) + 1)]
     for variant in VARIANTS:
-        values = [per_scope[s][variant] for s in blocks
-                  if per_scope[s][variant] == per_scope[s][variant]]
-        mean = sum(values) / len(values) if values else float('nan')
+        mean = nan_mean([per_scope[s][variant] for s in blocks])
         lines.append(f'| {variant} | ' + ' | '.join(
             _fmt(per_scope[s][variant]) for s in scopes) + f' | {_fmt(mean)} |')
     return lines
@@ -180,8 +167,8 @@ def write_report(payloads: Sequence[dict], path: str) -> str:
                      f'{_fmt(scores[variant])} |')
     if ranked:
         lines += ['', f'Highest: **{ranked[0]}**.']
-    if any(r.get('half_accuracies') for payload in payloads
-           for r in payload['records']):
+    records_of = [_records(payload) for payload in payloads]
+    if any(r.half_accuracies for records in records_of for r in records):
         lines += ['', '### Against the noise ceiling', '',
                   'The validation top-1 the fitnesses are correlated with is '
                   'itself measured on a few thousand images, and candidates '
@@ -193,8 +180,7 @@ def write_report(payloads: Sequence[dict], path: str) -> str:
                   '', '| model | val images | ceiling | best fitness here | '
                   'its correlation | default `info_nce` (FP input) |',
                   '|---|---|---|---|---|---|']
-        for payload in payloads:
-            records = _records(payload)
+        for payload, records in zip(payloads, records_of):
             means = block_means(records)
             best = max((v for v in means if means[v] == means[v]),
                        key=lambda v: means[v], default=None)
@@ -204,8 +190,7 @@ def write_report(payloads: Sequence[dict], path: str) -> str:
                 f'{_fmt(mean_block_ceiling(records))} | {best or "n/a"} | '
                 f'{_fmt(means[best]) if best else "n/a"} | '
                 f'{_fmt(means[default])} |')
-    for payload in payloads:
-        records = _records(payload)
+    for payload, records in zip(payloads, records_of):
         lines += [
             '', f'## {payload["model"]}, {payload["setting"]}', '',
             f'- Model: `{payload["origin"]}`; FP validation top-1 '
