@@ -63,12 +63,15 @@ def parse_args(argv=None) -> argparse.Namespace:
         args.setting = parse_settings([args.setting])[0]
     except ValueError as error:
         parser.exit(2, f'{parser.prog}: error: --setting: {error}\n')
-    for name in ('candidates_per_step', 'num_images',
-                 'generator_iterations'):
-        if getattr(args, name) < 1:
-            parser.exit(2, f'{parser.prog}: error: --'
-                        f'{name.replace("_", "-")} must be >= 1, got '
-                        f'{getattr(args, name)}\n')
+    if args.candidates_per_step < 1:
+        parser.exit(2, f'{parser.prog}: error: --candidates-per-step must '
+                    f'be >= 1, got {args.candidates_per_step}\n')
+    from clamp_mm.benchmark import BenchmarkConfig
+    try:  # the image budgets are the benchmark's, checked where it checks
+        BenchmarkConfig(num_images=args.num_images,
+                        generator_iterations=args.generator_iterations)
+    except ValueError as error:
+        parser.exit(2, f'{parser.prog}: error: {error}\n')
     if min(args.steps) <= 0:
         parser.exit(2, f'{parser.prog}: error: --steps must be > 0, got '
                     f'{args.steps}\n')

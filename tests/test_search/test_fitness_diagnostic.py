@@ -154,6 +154,9 @@ def test_report_gives_the_noise_ceiling_when_halves_are_recorded(tmp_path):
     (['--candidates-per-step', '0'], '--candidates-per-step must be >= 1'),
     (['--setting', 'W9/A1'], '--setting'),
     (['--num-val', '6000'], '--num-val must be in 1..5000'),
+    (['--generator-iterations', '2'],
+     'generator_iterations=2, expected >= 4'),
+    (['--num-images', '0'], 'num_images=0, expected >= 1'),
 ])
 def test_command_line_rejects_bad_values(tmp_path, capsys, arguments,
                                          message):
